@@ -1,0 +1,1 @@
+"""Agent workflows (CoT, ReAct, Reflexion, LATS, LLMCompiler) built from tagged prompt segments."""

@@ -1,0 +1,1 @@
+"""Offline analytics on traces. Never imports ``agentledger.capture``."""

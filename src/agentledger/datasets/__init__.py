@@ -1,0 +1,1 @@
+"""Benchmarks: task loaders, their tools and their scorers."""

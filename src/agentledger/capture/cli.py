@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-import typer
+import time
+from pathlib import Path
+from typing import Annotated
 
-from .._cli import VersionOpt
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .._cli import DebugOpt, QuietOpt, VersionOpt, handle_errors, stderr, stdout
 
 app = typer.Typer(
     name="capture",
@@ -16,11 +22,72 @@ app = typer.Typer(
 )
 
 
-@app.callback(invoke_without_command=True)
-def main(ctx: typer.Context, version: VersionOpt = False) -> None:
+@app.callback()
+def main(version: VersionOpt = False) -> None:
     """Run agents on benchmarks against a real engine and record every call into a trace."""
-    if ctx.invoked_subcommand is None:
-        typer.echo(ctx.get_help())
+
+
+@app.command()
+@handle_errors
+def run(
+    agent: Annotated[str, typer.Argument(help="cot, react, reflexion, lats or llmcompiler.")],
+    dataset: Annotated[str, typer.Argument(help="hotpotqa, webshop, math, humaneval or sharegpt.")],
+    limit: Annotated[int | None, typer.Option(help="Run only the first N tasks.")] = 20,
+    concurrency: Annotated[int, typer.Option(help="Tasks run at once in this process.")] = 1,
+    out: Annotated[Path | None, typer.Option(help="Trace path (default runs/<agent>-<dataset>-<UTC time>.arrow).")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing trace at --out.")] = False,
+    endpoint: Annotated[str | None, typer.Option(help="Use this OpenAI-compatible server instead of starting one.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model folder or id (default: SmolLM2-135M-Instruct).")] = None,
+    prefix_caching: Annotated[bool, typer.Option("--prefix-caching/--no-prefix-caching", help="Engine prefix caching.")] = True,
+    max_tokens: Annotated[int, typer.Option(help="Cap on output tokens per call.")] = 256,
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    data: Annotated[Path | None, typer.Option(help="Dataset file (default: the packaged or configured one).")] = None,
+    text: Annotated[bool, typer.Option("--text/--no-text", help="Store prompt and output text in the trace.")] = True,
+    sample_hz: Annotated[float, typer.Option(help="Engine /metrics scrapes per second.")] = 4.0,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Run AGENT on DATASET and write every LLM call, tool call and engine sample to a trace."""
+    from .run import RunConfig, check_pair, default_out, run_capture
+
+    check_pair(agent, dataset)
+    cfg = RunConfig(agent=agent, dataset=dataset, out=out or default_out(agent, dataset), limit=limit,
+                    concurrency=concurrency, seed=seed, endpoint=endpoint, model=model, prefix_caching=prefix_caching,
+                    max_tokens_cap=max_tokens, text=text, sample_hz=sample_hz, data=data, overwrite=overwrite)
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[rate]:.2f} calls/s  errors {task.fields[errors]}"),
+                        TimeElapsedColumn(), console=stderr(), disable=quiet, transient=False)
+    state = {"task": None, "t0": 0.0, "errors": 0, "done": 0}
+
+    def on_start(n: int) -> None:
+        state["t0"] = time.monotonic()
+        state["task"] = progress.add_task(f"{agent} {dataset}", total=n, rate=0.0, errors=0)
+
+    def on_done(res) -> None:
+        state["done"] += 1
+        state["errors"] += 0 if res.ok else 1
+        rate = state["done"] / max(1e-9, time.monotonic() - state["t0"])
+        progress.update(state["task"], advance=1, rate=rate, errors=state["errors"])
+
+    if not quiet:
+        stderr().print(f"starting {'endpoint ' + endpoint if endpoint else 'the embedded vLLM engine'}…")
+    with progress:
+        s = run_capture(cfg, on_start, on_done)
+    t = Table(title=f"{agent} on {dataset}", show_header=False, title_justify="left")
+    t.add_column("", style="bold")
+    t.add_column("")
+    lat = "-" if s.mean_latency_s is None else f"{s.mean_latency_s:.3f} s mean, {s.p95_latency_s:.3f} s p95"
+    for k, v in [("tasks", f"{s.tasks}"), ("LLM calls", f"{s.calls} ({s.failed_calls} failed)"),
+                 ("prompt tokens", f"{s.prompt_tokens:,} ({s.cached_tokens:,} cached)"),
+                 ("output tokens", f"{s.completion_tokens:,}"), ("task latency", lat), ("wall time", f"{s.wall_s:.1f} s"),
+                 ("engine", f"{s.engine.get('name')} {s.engine.get('version')} at {s.engine.get('base_url')}"),
+                 ("trace", str(s.out))]:
+        t.add_row(k, v)
+    stdout().print(t)
+    for note in s.notes:
+        stderr().print(f"[dim]{note}[/]")
+    if s.failed_calls:
+        stderr().print(f"[yellow]{s.failed_calls} call(s) failed; they are recorded in the trace[/]")
 
 
 if __name__ == "__main__":

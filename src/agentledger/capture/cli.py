@@ -75,7 +75,7 @@ def run(
         s = run_capture(cfg, on_start, on_done)
     t = Table(title=f"{agent} on {dataset}", show_header=False, title_justify="left")
     t.add_column("", style="bold")
-    t.add_column("")
+    t.add_column("", overflow="fold")
     lat = "-" if s.mean_latency_s is None else f"{s.mean_latency_s:.3f} s mean, {s.p95_latency_s:.3f} s p95"
     for k, v in [("tasks", f"{s.tasks}"), ("LLM calls", f"{s.calls} ({s.failed_calls} failed)"),
                  ("prompt tokens", f"{s.prompt_tokens:,} ({s.cached_tokens:,} cached)"),

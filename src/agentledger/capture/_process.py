@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -85,8 +86,12 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
-def launcher_argv(parent_pid: int, command: Sequence[str], grace_s: float) -> list[str]:
-    """The argv that runs ``command`` under the launcher, watched for ``parent_pid``."""
+def launcher_argv(parent_pid: int, command: Sequence[str], grace_s: float, cleanup: Path | None = None) -> list[str]:
+    """The argv that runs ``command`` under the launcher, watched for ``parent_pid``.
+
+    ``cleanup``: a folder the launcher deletes once the whole group is gone.
+    """
+    extra = ["--cleanup", str(cleanup)] if cleanup is not None else []
     return [
         sys.executable,
         "-I",
@@ -95,6 +100,7 @@ def launcher_argv(parent_pid: int, command: Sequence[str], grace_s: float) -> li
         str(parent_pid),
         "--grace",
         str(grace_s),
+        *extra,
         "--",
         *command,
     ]
@@ -135,29 +141,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command given after ``--`` and tear its whole group down on parent death."""
     raw = list(sys.argv[1:] if argv is None else argv)
     if "--" not in raw or raw.index("--") == len(raw) - 1:
-        print("usage: _process.py --parent-pid PID [--grace S] -- COMMAND...", file=sys.stderr)
+        print("usage: _process.py --parent-pid PID [--grace S] [--cleanup DIR] -- COMMAND...", file=sys.stderr)
         return 2
     split = raw.index("--")
     parser = argparse.ArgumentParser(prog="_process.py")
     parser.add_argument("--parent-pid", type=int, required=True)
     parser.add_argument("--grace", type=float, default=15.0)
+    parser.add_argument("--cleanup", type=Path, default=None)
     args = parser.parse_args(raw[:split])
     command = raw[split + 1 :]
+    try:
+        return _supervise(command, args.parent_pid, args.grace)
+    finally:
+        if args.cleanup is not None:
+            shutil.rmtree(args.cleanup, ignore_errors=True)
 
+
+def _supervise(command: list[str], parent_pid: int, grace_s: float) -> int:
+    """Run ``command`` in our process group until it ends or we are told to stop."""
     stop_reason: list[str] = []
 
     def on_stop(signum: int, _frame: object) -> None:
         stop_reason.append(signal.Signals(signum).name)
 
     def on_parent_death(_signum: int, _frame: object) -> None:
-        if os.getppid() != args.parent_pid:  # else only the starting thread exited
+        if os.getppid() != parent_pid:  # else only the starting thread exited
             stop_reason.append("parent died")
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, on_stop)
     signal.signal(signal.SIGUSR1, on_parent_death)
     set_parent_death_signal(signal.SIGUSR1)
-    if os.getppid() != args.parent_pid:  # the parent died before prctl took effect
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
         return 1
 
     child = subprocess.Popen(
@@ -168,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             returncode = child.wait(timeout=_POLL_S)
         except subprocess.TimeoutExpired:
-            if os.getppid() != args.parent_pid:
+            if os.getppid() != parent_pid:
                 stop_reason.append("parent died")
             if stop_reason:
                 break
@@ -179,7 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return returncode if returncode >= 0 else 128 - returncode
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _shutdown_group(child, args.grace)
+    _shutdown_group(child, grace_s)
     return 0
 
 

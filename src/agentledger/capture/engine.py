@@ -23,10 +23,12 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -230,6 +232,16 @@ def _vllm_build() -> str | None:
     return "cuda" if importlib.util.find_spec("vllm") is not None else None
 
 
+def _user() -> str:
+    """The login name, as torch uses it for its default cache folder."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
 def _model_len_limit(model: str) -> int | None:
     """``max_position_embeddings`` from a local model folder's config.json, if any."""
     config = Path(model) / "config.json"
@@ -279,6 +291,7 @@ class EmbeddedEngine:
         self.device: str | None = None
         self._info: EngineInfo | None = None
         self._proc: subprocess.Popen[bytes] | None = None
+        self._tmpdir: Path | None = None
 
     # -- public -----------------------------------------------------------------
 
@@ -286,6 +299,11 @@ class EmbeddedEngine:
     def pid(self) -> int | None:
         """PID of the launcher (the server's process-group leader), while running."""
         return self._proc.pid if self._proc is not None else None
+
+    @property
+    def tmpdir(self) -> Path | None:
+        """The server's private TMPDIR (vLLM's sockets and rendezvous files), deleted on stop."""
+        return self._tmpdir
 
     @property
     def info(self) -> EngineInfo:
@@ -316,10 +334,12 @@ class EmbeddedEngine:
         host = f"[{cfg.host}]" if ":" in cfg.host else cfg.host
         self.base_url = f"http://{host}:{port}"
         self.served_model = served
+        # vLLM leaves ZMQ sockets and a gloo rendezvous file in TMPDIR: give it its own, removed on stop.
+        self._tmpdir = Path(tempfile.mkdtemp(prefix=f"agentledger-vllm-{self.engine_id[:12]}-"))
         try:
             with open(self.log_path, "wb") as log:
                 self._proc = subprocess.Popen(
-                    _process.launcher_argv(os.getpid(), command, cfg.stop_grace_s),
+                    _process.launcher_argv(os.getpid(), command, cfg.stop_grace_s, cleanup=self._tmpdir),
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
@@ -349,7 +369,10 @@ class EmbeddedEngine:
     def stop(self) -> None:
         """Stop the server and every process it started; safe to call more than once."""
         proc, self._proc = self._proc, None
+        tmpdir, self._tmpdir = self._tmpdir, None
         if proc is None:
+            if tmpdir is not None:
+                shutil.rmtree(tmpdir, ignore_errors=True)
             return
         pgid = proc.pid  # start_new_session: the launcher leads its own group
         try:
@@ -367,6 +390,8 @@ class EmbeddedEngine:
                     os.killpg(pgid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=10.0)
+            if tmpdir is not None:
+                shutil.rmtree(tmpdir, ignore_errors=True)
 
     def __enter__(self) -> EmbeddedEngine:
         return self.start()
@@ -442,6 +467,10 @@ class EmbeddedEngine:
 
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
+        # keep torch's compile cache where it would be without our private TMPDIR
+        env.setdefault("TORCHINDUCTOR_CACHE_DIR", str(Path(tempfile.gettempdir()) / f"torchinductor_{_user()}"))
+        if self._tmpdir is not None:
+            env["TMPDIR"] = str(self._tmpdir)
         env.update(
             {
                 ENGINE_ID_ENV: self.engine_id,
@@ -462,8 +491,6 @@ class EmbeddedEngine:
         return env
 
     def _temp_log(self) -> Path:
-        import tempfile
-
         return Path(tempfile.gettempdir()) / f"agentledger-vllm-{self.engine_id[:12]}.log"
 
     def _wait_ready(self) -> None:

@@ -28,7 +28,7 @@ import zstandard
 from rich.console import Console
 from rich.table import Table
 
-from agentledger.traceformat import LlmCall, RunMeta, TraceWriter, row_fields, scan_trace
+from agentledger.traceformat import LlmCall, TraceWriter, row_fields, scan_trace
 from agentledger.traceformat.hashing import block_hashes, hashes_to_list
 from agentledger.traceformat.schema import field_by_name
 from agentledger.traceformat.synthetic import SyntheticSpec, agent_events

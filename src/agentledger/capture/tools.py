@@ -75,29 +75,19 @@ class ToolRunner:
             error = f"tool {name} timed out after {timeout:g} s"
             output = error
         except asyncio.CancelledError:
-            self._record(eid, start, name, backend, argument, "", False, "cancelled", False, timeout,
-                         request_id, parent_event_id, iteration)
+            self._write(eid, start, time.monotonic_ns(), name, backend, argument, "", False, "cancelled", False,
+                        timeout, request_id, parent_event_id, iteration, (None, None))
             raise
         except Exception as exc:  # a tool failure is data for the agent and the trace, not a crash
             ok, error = False, f"{type(exc).__name__}: {exc}"
             output = f"error: {error}"
-        await self._record_async(eid, start, name, backend, argument, output, ok, error, timed_out, timeout,
-                                 request_id, parent_event_id, iteration)
-        return ToolResult(ok, output, error, timed_out, eid)
-
-    async def _record_async(self, eid, start, name, backend, argument, output, ok, error, timed_out, timeout,
-                            request_id, parent_event_id, iteration) -> None:
-        end = time.monotonic_ns()
+        end = time.monotonic_ns()  # before token counting, which is not the tool's time
         tokens = (None, None)
         if self._count is not None:
             tokens = tuple(await asyncio.to_thread(self._count, [argument, output]))
         self._write(eid, start, end, name, backend, argument, output, ok, error, timed_out, timeout,
                     request_id, parent_event_id, iteration, tokens)
-
-    def _record(self, eid, start, name, backend, argument, output, ok, error, timed_out, timeout,
-                request_id, parent_event_id, iteration) -> None:
-        self._write(eid, start, time.monotonic_ns(), name, backend, argument, output, ok, error, timed_out, timeout,
-                    request_id, parent_event_id, iteration, (None, None))
+        return ToolResult(ok, output, error, timed_out, eid)
 
     def _write(self, eid, start, end, name, backend, argument, output, ok, error, timed_out, timeout,
                request_id, parent_event_id, iteration, tokens) -> None:

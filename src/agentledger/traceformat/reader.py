@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 from ..errors import TraceError
 from .meta import FORMAT_KEY, META_KEY, VERSION_KEY, RunMeta
 from .migrate import conform_table, parse_version
-from .schema import FORMAT_MAJOR, FORMAT_MINOR, FORMAT_NAME, arrow_schema
+from .schema import FORMAT_MAJOR, FORMAT_MINOR, FORMAT_NAME
 from .text import decode_prompt_texts
 
 __all__ = ["Trace", "read_trace", "read_meta", "scan_trace", "recover_trace", "RecoverResult"]
@@ -199,6 +199,3 @@ def recover_trace(path: str | os.PathLike[str], out: str | os.PathLike[str] | No
     os.replace(tmp, target)
     return RecoverResult(path, target, len(batches), sum(b.num_rows for b in batches), complete)
 
-
-def current_schema() -> pa.Schema:
-    return arrow_schema()

@@ -7,7 +7,7 @@ the writer. ``LlmCall.prompt_text`` is stored prefix-delta encoded (see SPEC.md)
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from operator import attrgetter
 from typing import ClassVar
 
@@ -124,9 +124,6 @@ RECORD_TYPES: dict[str, type[_Event]] = {
     cls.KIND: cls for cls in (Request, LlmCall, ToolCall, GpuSample, EngineSample)
 }
 
-
-def record_field_names(cls: type[_Event]) -> tuple[str, ...]:
-    return tuple(f.name for f in fields(cls))
 
 
 def getter(cls: type[_Event], names: tuple[str, ...]) -> attrgetter:

@@ -10,9 +10,26 @@ from agentledger.traceformat import RunMeta, TraceWriter
 from agentledger.traceformat.synthetic import SyntheticSpec, agent_events
 
 FIXTURES = Path(__file__).parent / "fixtures"
+REPO = Path(__file__).resolve().parents[1]
 
 
-def write_synthetic(path: Path, spec: SyntheticSpec = SyntheticSpec(requests=4, iterations=4), **writer_kw) -> Path:
+def shared_data_dir() -> Path:
+    """Benchmark files kept beside the repository (``../shared/data``), or ``$AGENTLEDGER_SHARED_DATA``."""
+    import os
+
+    path = Path(os.environ.get("AGENTLEDGER_SHARED_DATA", REPO.parent / "shared" / "data"))
+    if not path.is_dir():
+        pytest.fail(f"benchmark data folder {path} is missing: set AGENTLEDGER_SHARED_DATA")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    return shared_data_dir()
+
+
+def write_synthetic(path: Path, spec: SyntheticSpec | None = None, **writer_kw) -> Path:
+    spec = spec or SyntheticSpec(requests=4, iterations=4)
     meta = RunMeta(config={"agent": "react", "dataset": "hotpotqa", "model": "SmolLM2-135M-Instruct",
                            "engine": {"name": "vllm", "version": "0.32.0", "flags": {"prefix_caching": True}},
                            "params": {"limit": spec.requests}},

@@ -63,21 +63,34 @@ def _hash_column(values: Sequence[Any]) -> pa.Array:
     return pa.ListArray.from_arrays(pa.array(offsets), flat, mask=None if mask is None else pa.array(mask))
 
 
-# Numeric and boolean columns convert fastest through polars (then zero-copy to Arrow).
+# Numeric, boolean and string columns convert fastest through polars (then to Arrow).
 _POLARS_TYPES = {
     pa.int16(): pl.Int16,
     pa.int32(): pl.Int32,
     pa.int64(): pl.Int64,
     pa.float64(): pl.Float64,
     pa.bool_(): pl.Boolean,
+    pa.string(): pl.String,
 }
 
 
+def _constant(values: Sequence[Any]) -> bool:
+    """True when every value is the first one (cheap: a sampled identity check, then one C-level count)."""
+    v0 = values[0]
+    return values[-1] is v0 and values[len(values) // 2] is v0 and values.count(v0) == len(values)
+
+
 def _column(values: Sequence[Any], typ: pa.DataType) -> pa.Array:
+    if _constant(values):  # run-level settings (model, role, stop, sampling params) are mostly constant
+        try:
+            return pa.repeat(pa.scalar(values[0], typ), len(values))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as exc:
+            raise TraceError(f"cannot store a value as {typ}: {exc}") from None
     pl_type = _POLARS_TYPES.get(typ)
     if pl_type is not None:
         try:
-            return pl.Series(values=values, dtype=pl_type, strict=True).to_arrow()
+            arr = pl.Series(values=values, dtype=pl_type, strict=True).to_arrow()
+            return arr if arr.type == typ else arr.cast(typ)
         except (TypeError, pl.exceptions.PolarsError):
             pass  # fall through to pyarrow, which names the offending value
     try:
@@ -126,7 +139,7 @@ class TraceWriter:
             names = tuple(dict.fromkeys(names))  # prompt_text once
             self._getters[kind] = (names, getter(cls, names))
         self._rows: dict[str, list[tuple]] = {k: [] for k in KINDS}
-        self._lock = threading.Lock()  # guards buffers; held while a batch is made and queued, so file order = emit order
+        self._lock = threading.RLock()  # held while rows are taken, made a batch and queued: one kind's file order = emit order
         self._stop = threading.Event()
         self._next_id = 0
         self._id_lock = threading.Lock()
@@ -164,15 +177,17 @@ class TraceWriter:
 
     # -- writing ----------------------------------------------------------------------
     def emit(self, kind: str, row: tuple) -> None:
-        """Append one event given as a tuple in ``row_fields(kind)`` order (fast path)."""
+        """Append one event given as a tuple in ``row_fields(kind)`` order (fast path).
+
+        Lock-free: ``list.append`` is atomic, and a flush takes a prefix of the buffer
+        under ``_lock`` (see ``_take``), so a concurrent append is never lost.
+        """
         if self._error is not None:
             self._raise()
-        with self._lock:
-            buf = self._rows[kind]
-            buf.append(row)
-            if len(buf) >= self._flush_rows:
-                self._rows[kind] = []
-                self._put(self._to_batch(kind, buf))
+        buf = self._rows[kind]
+        buf.append(row)
+        if len(buf) >= self._flush_rows:
+            self._flush_kind(kind, full_only=True)
 
     def write(self, record: _Event) -> int:
         """Append a record; assigns ``event_id`` if missing and returns it."""
@@ -201,8 +216,23 @@ class TraceWriter:
         buf = self._rows[kind]
         buf.append(row)
         if len(buf) >= self._flush_rows:
-            self._rows[kind] = []
-            self._put(self._to_batch(kind, buf))
+            self._flush_kind(kind, full_only=True)
+
+    def _take(self, kind: str) -> list[tuple]:
+        """Remove and return the rows buffered for ``kind`` (caller holds ``_lock``)."""
+        buf = self._rows[kind]
+        n = len(buf)
+        rows = buf[:n]
+        del buf[:n]  # rows appended meanwhile stay, after the taken prefix
+        return rows
+
+    def _flush_kind(self, kind: str, *, full_only: bool = False) -> None:
+        with self._lock:
+            if full_only and len(self._rows[kind]) < self._flush_rows:
+                return  # another thread flushed it first
+            rows = self._take(kind)
+            if rows:
+                self._put(self._to_batch(kind, rows))
 
     def flush(self) -> None:
         """Make every event given so far durable in the file (blocks until written)."""
@@ -256,11 +286,9 @@ class TraceWriter:
                 continue
 
     def _flush_pending(self) -> None:
-        with self._lock:
-            for kind, rows in self._rows.items():
-                if rows:
-                    self._rows[kind] = []
-                    self._put(self._to_batch(kind, rows))
+        for kind in KINDS:
+            if self._rows[kind]:
+                self._flush_kind(kind)
 
     def _nulls(self, name: str, n: int) -> pa.Array:
         key = (name, n)

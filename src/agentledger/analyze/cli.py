@@ -10,6 +10,8 @@ from rich.table import Table
 
 from .._cli import DebugOpt, JsonOpt, VersionOpt, handle_errors, print_json, stderr, stdout
 from ..traceformat import read_trace, recover_trace, validate_trace
+from . import commands_cost, commands_engine
+from .commands import register
 from .info import trace_info
 
 app = typer.Typer(
@@ -97,6 +99,10 @@ def recover(
     state = "was already complete" if res.was_complete else "was unfinished"
     stdout().print(f"{res.path} {state}: wrote {res.rows:,} events in {res.batches} batches to {res.out}")
 
+
+register(app)  # calls, breakdown, latency, tokens
+commands_engine.register(app)  # gpu, prefix, memory, timeline
+commands_cost.register(app)  # throughput, pareto, energy, project, report
 
 if __name__ == "__main__":
     app()

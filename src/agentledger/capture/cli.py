@@ -27,7 +27,67 @@ def main(version: VersionOpt = False) -> None:
     """Run agents on benchmarks against a real engine and record every call into a trace."""
 
 
+def _knobs_help() -> str:
+    """The agents' knobs and defaults, for ``capture run --help`` (and ``capture agents``)."""
+    from dataclasses import MISSING, fields
+
+    from ..agents.registry import AGENTS, agent_class
+
+    lines = []
+    for name in AGENTS:
+        try:
+            cls = agent_class(name)
+        except Exception:  # an agent that cannot be imported is listed without knobs
+            lines.append(f"{name}: (not available)")
+            continue
+        knobs = []
+        for f in fields(cls.knobs_type):
+            default = f.default if f.default is not MISSING else "by benchmark"
+            knobs.append(f"{f.name}={'by benchmark' if default is None else default}")
+        lines.append(f"{name}: {', '.join(knobs) or 'none'}")
+    return "Agent knobs (--knob NAME=VALUE): " + "; ".join(lines) + "."
+
+
+def _pairs(values: list[str] | None, what: str) -> dict[str, str]:
+    from ..errors import UsageError
+
+    out = {}
+    for item in values or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"{what} {item!r} is not NAME=VALUE; write e.g. {what} max_iterations=8")
+        out[key.strip().replace("-", "_")] = value.strip()
+    return out
+
+
+def _coerce_knobs(agent: str, raw: dict[str, str]) -> dict:
+    from dataclasses import fields
+
+    from ..agents.registry import agent_class
+    from ..datasets.registry import _coerce
+    from ..errors import UsageError
+
+    known = {f.name: f for f in fields(agent_class(agent).knobs_type)}
+    out = {}
+    for key, value in raw.items():
+        if key not in known:
+            raise UsageError(f"{agent} has no knob {key!r}; its knobs: {', '.join(known) or 'none'}")
+        default = known[key].default
+        out[key] = _coerce(value, default if default is not None else 0)
+    return out
+
+
 @app.command()
+@handle_errors
+def agents() -> None:
+    """The agents, the benchmarks each runs on, and their knobs."""
+    from ..agents.registry import pairs_table
+
+    stdout().print(pairs_table())
+    stdout().print(_knobs_help())
+
+
+@app.command(epilog=_knobs_help())
 @handle_errors
 def run(
     agent: Annotated[str, typer.Argument(help="cot, react, reflexion, lats or llmcompiler.")],
@@ -44,6 +104,12 @@ def run(
     data: Annotated[Path | None, typer.Option(help="Dataset file (default: the packaged or configured one).")] = None,
     text: Annotated[bool, typer.Option("--text/--no-text", help="Store prompt and output text in the trace.")] = True,
     sample_hz: Annotated[float, typer.Option(help="Engine /metrics scrapes per second.")] = 4.0,
+    knob: Annotated[list[str] | None, typer.Option(help="Agent setting NAME=VALUE (repeatable; see below).")] = None,
+    dataset_option: Annotated[list[str] | None, typer.Option(
+        help="Benchmark option NAME=VALUE (repeatable), e.g. wiki=online, level=5, subject=algebra.")] = None,
+    constrained: Annotated[bool, typer.Option("--constrained/--free",
+                                              help="Constrain action syntax with the engine's structured outputs.")] = True,
+    task_timeout: Annotated[float | None, typer.Option(help="Seconds a task may take before it is stopped.")] = None,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -53,7 +119,10 @@ def run(
     check_pair(agent, dataset)
     cfg = RunConfig(agent=agent, dataset=dataset, out=out or default_out(agent, dataset), limit=limit,
                     concurrency=concurrency, seed=seed, endpoint=endpoint, model=model, prefix_caching=prefix_caching,
-                    max_tokens_cap=max_tokens, text=text, sample_hz=sample_hz, data=data, overwrite=overwrite)
+                    max_tokens_cap=max_tokens, text=text, sample_hz=sample_hz, data=data, overwrite=overwrite,
+                    knobs=_coerce_knobs(agent, _pairs(knob, "--knob")),
+                    dataset_options=_pairs(dataset_option, "--dataset-option"), constrained=constrained,
+                    task_timeout_s=task_timeout)
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[rate]:.2f} calls/s  errors {task.fields[errors]}"),
                         TimeElapsedColumn(), console=stderr(), disable=quiet, transient=False)
@@ -61,18 +130,21 @@ def run(
 
     def on_start(n: int) -> None:
         state["t0"] = time.monotonic()
-        state["task"] = progress.add_task(f"{agent} {dataset}", total=n, rate=0.0, errors=0)
+        state["task"] = progress.add_task(f"{agent} {dataset} tasks", total=n, rate=0.0, errors=0)
 
-    def on_done(res) -> None:
+    def on_done(res) -> None:  # one LLM call
         state["done"] += 1
         state["errors"] += 0 if res.ok else 1
         rate = state["done"] / max(1e-9, time.monotonic() - state["t0"])
-        progress.update(state["task"], advance=1, rate=rate, errors=state["errors"])
+        progress.update(state["task"], rate=rate, errors=state["errors"])
+
+    def on_task() -> None:
+        progress.update(state["task"], advance=1)
 
     if not quiet:
         stderr().print(f"starting {'endpoint ' + endpoint if endpoint else 'the embedded vLLM engine'}…")
     with progress:
-        s = run_capture(cfg, on_start, on_done)
+        s = run_capture(cfg, on_start, on_done, on_task)
     t = Table(title=f"{agent} on {dataset}", show_header=False, title_justify="left")
     t.add_column("", style="bold")
     t.add_column("", overflow="fold")

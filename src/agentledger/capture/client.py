@@ -14,52 +14,29 @@ import asyncio
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
+from ..agents.prompt import CATEGORIES, Segment, build_messages
 from ..traceformat import LlmCall, TraceWriter, block_hashes
 
 __all__ = ["Segment", "CATEGORIES", "Completion", "LLMClient", "build_messages"]
 
-CATEGORIES = ("instruction", "few_shot", "user", "llm_history", "tool_history")
 TokenCounter = Callable[[list[str]], list[int]]
-
-
-@dataclass(frozen=True, slots=True)
-class Segment:
-    """A piece of a prompt: its category, its text, and the chat role of the message it belongs to."""
-
-    category: str
-    text: str
-    role: str = "user"
-
-    def __post_init__(self) -> None:
-        if self.category not in CATEGORIES:
-            raise ValueError(f"unknown segment category {self.category!r}; use one of {', '.join(CATEGORIES)}")
-
-
-def build_messages(segments: Sequence[Segment]) -> list[dict[str, str]]:
-    """Chat messages: consecutive segments of the same role form one message."""
-    messages: list[dict[str, str]] = []
-    for seg in segments:
-        if messages and messages[-1]["role"] == seg.role:
-            messages[-1]["content"] += seg.text
-        else:
-            messages.append({"role": seg.role, "content": seg.text})
-    return messages
 
 
 @dataclass(slots=True)
 class Completion:
     ok: bool
-    text: str
+    text: str  # the first choice
     finish_reason: str | None
     event_id: int
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     cached_tokens: int | None = None
     error: str | None = None
+    texts: list[str] = field(default_factory=list)  # every choice, in index order (n > 1)
 
 
 def _ms_to_ns(v: float | None) -> int | None:
@@ -108,13 +85,33 @@ class LLMClient:
         max_tokens: int = 256,
         stop: list[str] | None = None,
         seed: int | None = None,
+        n: int = 1,
+        regex: str | None = None,
+        json_schema: dict | None = None,
+        on_text: Callable[[str], None] | None = None,
     ) -> Completion:
+        """One chat completion (``n`` choices), recorded as one ``llm_call`` event.
+
+        ``regex`` / ``json_schema`` constrain the output with the server's structured outputs
+        (vLLM's ``structured_outputs`` request field; ``response_format`` for other servers).
+        ``on_text`` gets each text delta of the first choice as it arrives.
+        """
         messages = build_messages(segments)
         body: dict = {"model": self.model, "messages": messages, "max_tokens": max_tokens, "temperature": temperature,
                       "stream": True, "stream_options": {"include_usage": True}}
         for key, val in (("top_p", top_p), ("stop", stop), ("seed", seed)):
             if val is not None:
                 body[key] = val
+        if n != 1:
+            body["n"] = n
+        if regex is not None:
+            body["structured_outputs"] = {"regex": regex}
+        elif json_schema is not None:
+            if self._vllm:
+                body["structured_outputs"] = {"json": json_schema}
+            else:
+                body["response_format"] = {"type": "json_schema",
+                                           "json_schema": {"name": "action", "schema": json_schema}}
         if self._vllm:
             body["return_token_ids"] = True
         counts_task = None
@@ -122,9 +119,9 @@ class LLMClient:
             counts_task = asyncio.ensure_future(asyncio.to_thread(self._count, [s.text for s in segments]))
         eid = self._w.new_id()
         rec = LlmCall(event_id=eid, request_id=request_id, parent_event_id=parent_event_id, iteration=iteration,
-                      role=role, model=self.model, temperature=temperature, top_p=top_p, max_tokens=max_tokens, n=1,
+                      role=role, model=self.model, temperature=temperature, top_p=top_p, max_tokens=max_tokens, n=n,
                       stop=stop, seed=seed)
-        text_parts: list[str] = []
+        text_parts: list[list[str]] = [[] for _ in range(max(1, n))]
         t_first = None
         t0 = time.monotonic_ns()
         try:
@@ -139,8 +136,7 @@ class LLMClient:
                     if data == "[DONE]":
                         break
                     chunk = json.loads(data)
-                    self._absorb(chunk, rec, text_parts)
-                    if t_first is None and text_parts:
+                    if self._absorb(chunk, rec, text_parts, on_text) and t_first is None:
                         t_first = time.monotonic_ns()
             rec.ok = True
         except (httpx.HTTPError, RuntimeError, json.JSONDecodeError, asyncio.TimeoutError) as exc:
@@ -155,21 +151,30 @@ class LLMClient:
                 counts = await counts_task
             except Exception:  # counting is best effort; the call itself is recorded either way
                 counts = None
-        self._finish(rec, t0, t_first, text_parts, messages, counts, segments)
-        return Completion(rec.ok, "".join(text_parts), rec.finish_reason, eid, rec.prompt_tokens,
-                          rec.completion_tokens, rec.cached_tokens, rec.error)
+        texts = self._finish(rec, t0, t_first, text_parts, messages, counts, segments)
+        return Completion(rec.ok, texts[0], rec.finish_reason, eid, rec.prompt_tokens,
+                          rec.completion_tokens, rec.cached_tokens, rec.error, texts)
 
-    def _absorb(self, chunk: dict, rec: LlmCall, text_parts: list[str]) -> None:
+    def _absorb(self, chunk: dict, rec: LlmCall, text_parts: list[list[str]],
+                on_text: Callable[[str], None] | None = None) -> bool:
+        """Fold one stream chunk into ``rec``; True when it carried output text."""
         if rec.server_request_id is None and chunk.get("id"):
             rec.server_request_id = chunk["id"]
         ids = chunk.get("prompt_token_ids")
         if ids and rec.prompt_block_hashes is None:
             rec.prompt_block_hashes = block_hashes(ids, self._block)
+        got_text = False
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta") or {}
             if delta.get("content"):
-                text_parts.append(delta["content"])
-            if choice.get("finish_reason"):
+                i = choice.get("index") or 0
+                while len(text_parts) <= i:
+                    text_parts.append([])
+                text_parts[i].append(delta["content"])
+                got_text = True
+                if i == 0 and on_text is not None:
+                    on_text(delta["content"])
+            if choice.get("finish_reason") and (rec.finish_reason is None or not choice.get("index")):
                 rec.finish_reason = choice["finish_reason"]
         usage = chunk.get("usage")
         if usage:
@@ -182,8 +187,9 @@ class LLMClient:
             rec.server_queue_ns = _ms_to_ns(metrics.get("queue_time_ms"))
             rec.server_prefill_ns = _ms_to_ns(metrics.get("time_to_first_token_ms"))
             rec.server_decode_ns = _ms_to_ns(metrics.get("generation_time_ms"))
+        return got_text
 
-    def _finish(self, rec, t0, t_first, text_parts, messages, counts, segments=()) -> None:
+    def _finish(self, rec, t0, t_first, text_parts, messages, counts, segments=()) -> list[str]:
         t_end = time.monotonic_ns()
         w = self._w
         rec.start_ns, rec.end_ns = w.to_run_clock(t0), w.to_run_clock(t_end)
@@ -191,7 +197,7 @@ class LLMClient:
         rec.client_ttft_ns = None if t_first is None else t_first - t0
         if counts is not None and rec.prompt_tokens is not None:
             per_cat = dict.fromkeys(CATEGORIES, 0)
-            for seg, n in zip(segments, counts):
+            for seg, n in zip(segments, counts, strict=True):
                 per_cat[seg.category] += n
             rec.tokens_instruction = per_cat["instruction"]
             rec.tokens_few_shot = per_cat["few_shot"]
@@ -199,7 +205,9 @@ class LLMClient:
             rec.tokens_llm_history = per_cat["llm_history"]
             rec.tokens_tool_history = per_cat["tool_history"]
             rec.tokens_template = rec.prompt_tokens - sum(per_cat.values())
+        texts = ["".join(parts) for parts in text_parts]
         if self._text:
             rec.prompt_text = json.dumps(messages, ensure_ascii=False)
-            rec.output_text = "".join(text_parts)
+            rec.output_text = texts[0] if len(texts) == 1 else json.dumps(texts, ensure_ascii=False)
         w.write(rec)
+        return texts

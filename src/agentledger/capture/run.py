@@ -12,18 +12,21 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..agents import registry as agents
+from ..datasets.registry import DATASETS, open_benchmark
 from ..errors import UsageError
 from ..traceformat import Request, RunMeta, TraceWriter
 from .client import LLMClient, Segment
 from .engine import EmbeddedEngine, EngineConfig, EngineInfo, probe_endpoint
+from .episodes import TaskRunner
 from .sampler import EngineSampler
+from .tools import ToolRunner
 
 __all__ = ["RunConfig", "RunSummary", "run_capture", "SUPPORTED", "default_out"]
 
-# agent -> datasets it runs on here; grows as agents and benchmarks land
-SUPPORTED: dict[str, tuple[str, ...]] = {"cot": ("sharegpt",)}
-KNOWN_AGENTS = ("cot", "react", "reflexion", "lats", "llmcompiler")
-KNOWN_DATASETS = ("hotpotqa", "webshop", "math", "humaneval", "sharegpt")
+SUPPORTED = agents.PAIRS
+KNOWN_AGENTS = agents.AGENTS
+KNOWN_DATASETS = DATASETS
 SYSTEM_PROMPT = "You are a helpful assistant."
 
 
@@ -44,6 +47,11 @@ class RunConfig:
     sample_hz: float = 4.0
     data: Path | None = None
     overwrite: bool = False
+    knobs: dict[str, Any] = field(default_factory=dict)  # agent settings (None = the agent's default)
+    dataset_options: dict[str, Any] = field(default_factory=dict)
+    constrained: bool = True  # apply the agents' output constraints (vLLM structured outputs)
+    task_timeout_s: float | None = None
+    tool_timeout_s: float = 30.0
 
 
 @dataclass
@@ -68,13 +76,7 @@ def default_out(agent: str, dataset: str) -> Path:
 
 
 def check_pair(agent: str, dataset: str) -> None:
-    if agent not in KNOWN_AGENTS:
-        raise UsageError(f"unknown agent {agent!r}; valid agents: {', '.join(KNOWN_AGENTS)}")
-    if dataset not in KNOWN_DATASETS:
-        raise UsageError(f"unknown dataset {dataset!r}; valid datasets: {', '.join(KNOWN_DATASETS)}")
-    if dataset not in SUPPORTED.get(agent, ()):
-        pairs = ", ".join(f"{a} {d}" for a, ds in SUPPORTED.items() for d in ds)
-        raise UsageError(f"{agent} on {dataset} is not available in this version; available: {pairs}")
+    agents.check_pair(agent, dataset, DATASETS)
 
 
 def _hf_counter(model_dir: str) -> Callable[[list[str]], list[int]]:
@@ -88,7 +90,7 @@ def _hf_counter(model_dir: str) -> Callable[[list[str]], list[int]]:
     return count
 
 
-async def _run_tasks(cfg, tasks, client, writer, count, on_done) -> list[float]:
+async def _run_tasks(cfg, tasks, client, writer, count, on_done, on_task=None) -> list[float]:
     sem = asyncio.Semaphore(cfg.concurrency)
     latencies: list[float] = []
 
@@ -109,24 +111,58 @@ async def _run_tasks(cfg, tasks, client, writer, count, on_done) -> list[float]:
                                  outcome="unscored" if res.ok else "error", final_answer=res.text, iterations=1))
             latencies.append((t1 - t0) / 1e9)
             on_done(res)
+            if on_task:
+                on_task()
 
     await asyncio.gather(*(one(t) for t in tasks))
     return latencies
 
 
+async def _run_agent(cfg, agent, bench, tasks, client, writer, count, on_call, on_task=None) -> list[float]:
+    if hasattr(bench, "warm_up"):  # start tool workers before the clock matters (MATH's sympy)
+        await bench.warm_up()
+    tools = ToolRunner(writer, count, default_timeout_s=cfg.tool_timeout_s, record_text=cfg.text)
+    runner = TaskRunner(agent, bench, cfg.dataset, client, tools, writer, constrained=cfg.constrained,
+                        seed=cfg.seed, task_timeout_s=cfg.task_timeout_s, on_call=on_call)
+    sem = asyncio.Semaphore(cfg.concurrency)
+
+    async def one(task) -> float:
+        async with sem:
+            latency, _ = await runner.run_task(task)
+            if on_task:
+                on_task()
+            return latency
+
+    return list(await asyncio.gather(*(one(t) for t in tasks)))
+
+
 def run_capture(cfg: RunConfig, on_start: Callable[[int], None] | None = None,
-                on_done: Callable[[Any], None] | None = None) -> RunSummary:
+                on_done: Callable[[Any], None] | None = None,
+                on_task: Callable[[], None] | None = None) -> RunSummary:
     """Run ``cfg.agent`` on ``cfg.dataset`` and write the trace to ``cfg.out``."""
     check_pair(cfg.agent, cfg.dataset)
     if cfg.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
     if cfg.out.exists() and not cfg.overwrite:
         raise UsageError(f"{cfg.out}: file exists; choose another --out or pass --overwrite")
-    from ..datasets.sharegpt import load_sharegpt
+    single_turn = (cfg.agent, cfg.dataset) == ("cot", "sharegpt")
+    agent = bench = None
+    if single_turn:  # the baseline: one call per conversation, max_tokens from the reference reply
+        from ..datasets.sharegpt import load_sharegpt
 
-    load = load_sharegpt(cfg.data, limit=cfg.limit, shuffle_seed=None)
-    tasks = load.tasks
-    notes = [load.summary()]
+        load = load_sharegpt(cfg.data, limit=cfg.limit, shuffle_seed=None)
+        tasks: list[Any] = load.tasks
+        notes = [load.summary()]
+        dataset_meta: dict[str, Any] = {"name": "sharegpt", "summary": load.summary()}
+        agent_meta: dict[str, Any] = {}
+    else:
+        cls = agents.agent_class(cfg.agent)
+        agent = cls(cls.make_knobs(cfg.knobs))
+        bench = open_benchmark(cfg.dataset, cfg.data, cfg.dataset_options)
+        tasks = bench.tasks(cfg.limit)
+        dataset_meta = dict(bench.describe())
+        agent_meta = {**agent.settings(cfg.dataset), "constrained": cfg.constrained}
+        notes = [f"{cfg.dataset}: {len(tasks)} tasks"]
     engine = None
     t_wall = time.monotonic()
     try:
@@ -147,23 +183,38 @@ def run_capture(cfg: RunConfig, on_start: Callable[[int], None] | None = None,
         meta = RunMeta(
             config={"agent": cfg.agent, "dataset": cfg.dataset, "model": model_name, "engine": info.to_dict(),
                     "params": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()
-                               if k not in ("out", "overwrite")}},
+                               if k not in ("out", "overwrite")},
+                    "agent_settings": agent_meta, "dataset_info": _jsonable(dataset_meta)},
             block_size_tokens=block, producer={"name": "agentledger", "version": __version__},
         )
         if cfg.out.exists():
             cfg.out.unlink()
         cfg.out.parent.mkdir(parents=True, exist_ok=True)
         with TraceWriter(cfg.out, meta, text=cfg.text) as writer:
-            summary = asyncio.run(_main(cfg, info, model_name, tasks, writer, count, block, on_start, on_done))
+            summary = asyncio.run(_main(cfg, info, model_name, tasks, writer, count, block, on_start, on_done,
+                                        on_task, agent, bench))
         summary.engine, summary.notes = info.to_dict(), notes + summary.notes
         summary.wall_s = time.monotonic() - t_wall
         return summary
     finally:
         if engine is not None:
             engine.stop()
+        if bench is not None and hasattr(bench, "close"):
+            bench.close()
 
 
-async def _main(cfg, info, model_name, tasks, writer, count, block, on_start, on_done) -> RunSummary:
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    return str(obj)
+
+
+async def _main(cfg, info, model_name, tasks, writer, count, block, on_start, on_done, on_task=None,
+                agent=None, bench=None) -> RunSummary:
     client = LLMClient(info.base_url, model_name, writer, count_tokens=count, block_size=block,
                        vllm_extras=info.name == "vllm", record_text=cfg.text)
     sampler = EngineSampler(info.base_url, writer, hz=cfg.sample_hz)
@@ -182,10 +233,15 @@ async def _main(cfg, info, model_name, tasks, writer, count, block, on_start, on
         on_start(len(tasks))
     sampler.start()
     try:
-        lat = await _run_tasks(cfg, tasks, client, writer, count, done)
+        if agent is None:
+            lat = await _run_tasks(cfg, tasks, client, writer, count, done, on_task)
+        else:
+            lat = await _run_agent(cfg, agent, bench, tasks, client, writer, count, done, on_task)
     finally:
         await sampler.stop()
         await client.aclose()
+        if bench is not None:
+            await bench.aclose()
     lat.sort()
     return RunSummary(
         out=cfg.out, tasks=len(tasks), calls=stats["calls"], failed_calls=stats["failed"],

@@ -87,6 +87,56 @@ def agents() -> None:
     stdout().print(_knobs_help())
 
 
+@app.command()
+@handle_errors
+def serve(
+    model: Annotated[str | None, typer.Option(help="Model folder or id (default: SmolLM2-135M-Instruct).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (default: a free one).")] = None,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    prefix_caching: Annotated[bool, typer.Option("--prefix-caching/--no-prefix-caching", help="Engine prefix caching.")] = True,
+    max_model_len: Annotated[int | None, typer.Option(help="Context length (default: the model's, at most 8192).")] = None,
+    log: Annotated[Path | None, typer.Option(help="Server log file (default: a temporary file).")] = None,
+    engine_arg: Annotated[list[str] | None, typer.Option(help="Extra argument passed to the vLLM server (repeatable).")] = None,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Start the embedded vLLM engine and keep it running until Ctrl-C; `capture run --endpoint URL` can use it."""
+    import signal
+    import threading
+
+    from .engine import EmbeddedEngine, EngineConfig
+
+    cfg = EngineConfig(model=model, port=port, host=host, prefix_caching=prefix_caching, max_model_len=max_model_len,
+                       log_path=log, extra_args=list(engine_arg or ()))
+    if not quiet:
+        stderr().print("starting the embedded vLLM engine…")
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda *_: stop.set())
+    with EmbeddedEngine(cfg) as engine:
+        info = engine.info
+        t = Table(title="engine ready (Ctrl-C stops it)", show_header=False, title_justify="left")
+        t.add_column("", style="bold")
+        t.add_column("", overflow="fold")
+        flags = ", ".join(f"{k}={v}" for k, v in info.flags.items())
+        for k, v in [("endpoint", info.base_url), ("model", f"{info.served_model} ({info.model})"),
+                     ("engine", f"{info.name} {info.version}"), ("block size", f"{info.block_size_tokens} tokens"),
+                     ("flags", flags or "-"), ("log", str(engine.log_path)),
+                     ("use it", f"capture run AGENT DATASET --endpoint {info.base_url}")]:
+            t.add_row(k, v)
+        stdout().print(t)
+        try:
+            while not stop.wait(0.5):
+                if not engine.running:
+                    from ..errors import EngineError
+
+                    raise EngineError("the engine exited unexpectedly; see its log above for why")
+        except KeyboardInterrupt:
+            pass
+    if not quiet:
+        stderr().print("engine stopped")
+
+
 @app.command(epilog=_knobs_help())
 @handle_errors
 def run(

@@ -60,6 +60,8 @@ class LLMClient:
         http: httpx.AsyncClient | None = None,
     ) -> None:
         self._url = base_url.rstrip("/") + "/v1/chat/completions"
+        self._tokenize_url = base_url.rstrip("/") + "/tokenize"
+        self._tokenize: bool | None = None  # does the server have /tokenize? (None: not tried yet)
         self.model = model
         self._w = writer
         self._count = count_tokens
@@ -143,17 +145,38 @@ class LLMClient:
             rec.ok, rec.error, rec.finish_reason = False, f"{type(exc).__name__}: {exc}", "error"
         except asyncio.CancelledError:
             rec.ok, rec.error, rec.finish_reason = False, "cancelled", "error"
-            self._finish(rec, t0, t_first, text_parts, messages, None)
+            self._finish(rec, t0, time.monotonic_ns(), t_first, text_parts, messages, None)
             raise
+        t_end = time.monotonic_ns()  # the call's end: what follows (token ids, counts) is bookkeeping
+        if rec.ok and rec.prompt_block_hashes is None and self._tokenize is not False:
+            await self._hashes_from_tokenize(rec, messages)
         counts = None
         if counts_task is not None:
             try:
                 counts = await counts_task
             except Exception:  # counting is best effort; the call itself is recorded either way
                 counts = None
-        texts = self._finish(rec, t0, t_first, text_parts, messages, counts, segments)
+        texts = self._finish(rec, t0, t_end, t_first, text_parts, messages, counts, segments)
         return Completion(rec.ok, texts[0], rec.finish_reason, eid, rec.prompt_tokens,
                           rec.completion_tokens, rec.cached_tokens, rec.error, texts)
+
+    async def _hashes_from_tokenize(self, rec: LlmCall, messages: list[dict[str, str]]) -> None:
+        """Block hashes from the server's ``/tokenize`` (chat messages in, token ids out) when the
+        response did not carry the prompt's token ids. Kept only when the count matches the usage."""
+        try:
+            resp = await self._http.post(self._tokenize_url, json={"model": self.model, "messages": messages})
+        except httpx.HTTPError:
+            return
+        if resp.status_code in (404, 405):
+            self._tokenize = False  # not a vLLM-style server: do not ask again
+            return
+        try:
+            ids = resp.json().get("tokens") if resp.status_code == 200 else None
+        except ValueError:
+            ids = None
+        if ids and (rec.prompt_tokens is None or len(ids) == rec.prompt_tokens):
+            self._tokenize = True
+            rec.prompt_block_hashes = block_hashes(ids, self._block)
 
     def _absorb(self, chunk: dict, rec: LlmCall, text_parts: list[list[str]],
                 on_text: Callable[[str], None] | None = None) -> bool:
@@ -189,8 +212,7 @@ class LLMClient:
             rec.server_decode_ns = _ms_to_ns(metrics.get("generation_time_ms"))
         return got_text
 
-    def _finish(self, rec, t0, t_first, text_parts, messages, counts, segments=()) -> list[str]:
-        t_end = time.monotonic_ns()
+    def _finish(self, rec, t0, t_end, t_first, text_parts, messages, counts, segments=()) -> list[str]:
         w = self._w
         rec.start_ns, rec.end_ns = w.to_run_clock(t0), w.to_run_clock(t_end)
         rec.client_e2e_ns = t_end - t0

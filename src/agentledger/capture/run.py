@@ -14,7 +14,7 @@ from typing import Any
 from .. import __version__
 from ..agents import registry as agents
 from ..datasets.registry import DATASETS, open_benchmark
-from ..errors import UsageError
+from ..errors import EngineError, UsageError
 from ..traceformat import Request, RunMeta, TraceWriter
 from .client import LLMClient, Segment
 from .engine import EmbeddedEngine, EngineConfig, EngineInfo, probe_endpoint
@@ -68,6 +68,8 @@ class RunSummary:
     wall_s: float
     engine: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    engine_down: bool = False  # the engine stopped answering during the run
+    tasks_done: int = 0
 
 
 def default_out(agent: str, dataset: str) -> Path:
@@ -90,12 +92,14 @@ def _hf_counter(model_dir: str) -> Callable[[list[str]], list[int]]:
     return count
 
 
-async def _run_tasks(cfg, tasks, client, writer, count, on_done, on_task=None) -> list[float]:
+async def _run_tasks(cfg, tasks, client, writer, count, on_done, on_task=None, down=None) -> list[float]:
     sem = asyncio.Semaphore(cfg.concurrency)
     latencies: list[float] = []
 
     async def one(task) -> None:
         async with sem:
+            if down is not None and down.is_set():
+                return  # the engine is gone: do not start more tasks
             rid = writer.new_id()
             t0 = time.monotonic_ns()
             max_tokens = cfg.max_tokens_cap
@@ -118,7 +122,8 @@ async def _run_tasks(cfg, tasks, client, writer, count, on_done, on_task=None) -
     return latencies
 
 
-async def _run_agent(cfg, agent, bench, tasks, client, writer, count, on_call, on_task=None) -> list[float]:
+async def _run_agent(cfg, agent, bench, tasks, client, writer, count, on_call, on_task=None,
+                     down=None) -> list[float]:
     if hasattr(bench, "warm_up"):  # start tool workers before the clock matters (MATH's sympy)
         await bench.warm_up()
     tools = ToolRunner(writer, count, default_timeout_s=cfg.tool_timeout_s, record_text=cfg.text)
@@ -126,14 +131,29 @@ async def _run_agent(cfg, agent, bench, tasks, client, writer, count, on_call, o
                         seed=cfg.seed, task_timeout_s=cfg.task_timeout_s, on_call=on_call)
     sem = asyncio.Semaphore(cfg.concurrency)
 
-    async def one(task) -> float:
+    async def one(task) -> float | None:
         async with sem:
+            if down is not None and down.is_set():
+                return None  # the engine is gone: do not start more tasks
             latency, _ = await runner.run_task(task)
             if on_task:
                 on_task()
             return latency
 
-    return list(await asyncio.gather(*(one(t) for t in tasks)))
+    return [x for x in await asyncio.gather(*(one(t) for t in tasks)) if x is not None]
+
+
+_TRANSPORT_ERRORS = ("ConnectError", "RemoteProtocolError", "ReadError", "ConnectTimeout", "WriteError")
+
+
+async def _engine_alive(base_url: str) -> bool:
+    import httpx
+
+    try:
+        async with httpx.AsyncClient(timeout=3.0) as http:
+            return (await http.get(base_url.rstrip("/") + "/health")).status_code < 500
+    except httpx.HTTPError:
+        return False
 
 
 def run_capture(cfg: RunConfig, on_start: Callable[[int], None] | None = None,
@@ -195,6 +215,12 @@ def run_capture(cfg: RunConfig, on_start: Callable[[int], None] | None = None,
                                         on_task, agent, bench))
         summary.engine, summary.notes = info.to_dict(), notes + summary.notes
         summary.wall_s = time.monotonic() - t_wall
+        if summary.engine_down:
+            where = f"; server log: {engine.log_path}" if engine is not None else ""
+            raise EngineError(
+                f"the engine at {info.base_url} stopped answering during the run: {summary.failed_calls} call(s) "
+                f"failed, {summary.tasks - summary.tasks_done} task(s) not started; {cfg.out} is a valid trace "
+                f"of everything recorded until then{where}")
         return summary
     finally:
         if engine is not None:
@@ -219,10 +245,20 @@ async def _main(cfg, info, model_name, tasks, writer, count, block, on_start, on
                        vllm_extras=info.name == "vllm", record_text=cfg.text)
     sampler = EngineSampler(info.base_url, writer, hz=cfg.sample_hz)
     stats = {"calls": 0, "failed": 0, "prompt": 0, "completion": 0, "cached": 0}
+    down = asyncio.Event()
+    probes: set[asyncio.Task] = set()
+
+    async def probe() -> None:
+        if not await _engine_alive(info.base_url):
+            down.set()
 
     def done(res) -> None:
         stats["calls"] += 1
         stats["failed"] += 0 if res.ok else 1
+        if not res.ok and not down.is_set() and any(e in (res.error or "") for e in _TRANSPORT_ERRORS):
+            t = asyncio.ensure_future(probe())
+            probes.add(t)
+            t.add_done_callback(probes.discard)
         stats["prompt"] += res.prompt_tokens or 0
         stats["completion"] += res.completion_tokens or 0
         stats["cached"] += res.cached_tokens or 0
@@ -234,9 +270,11 @@ async def _main(cfg, info, model_name, tasks, writer, count, block, on_start, on
     sampler.start()
     try:
         if agent is None:
-            lat = await _run_tasks(cfg, tasks, client, writer, count, done, on_task)
+            lat = await _run_tasks(cfg, tasks, client, writer, count, done, on_task, down)
         else:
-            lat = await _run_agent(cfg, agent, bench, tasks, client, writer, count, done, on_task)
+            lat = await _run_agent(cfg, agent, bench, tasks, client, writer, count, done, on_task, down)
+        if probes:
+            await asyncio.gather(*probes)
     finally:
         await sampler.stop()
         await client.aclose()
@@ -248,4 +286,5 @@ async def _main(cfg, info, model_name, tasks, writer, count, block, on_start, on
         prompt_tokens=stats["prompt"], completion_tokens=stats["completion"], cached_tokens=stats["cached"],
         mean_latency_s=statistics.fmean(lat) if lat else None,
         p95_latency_s=lat[min(len(lat) - 1, int(0.95 * len(lat)))] if lat else None, wall_s=0.0,
+        engine_down=down.is_set(), tasks_done=len(lat),
     )

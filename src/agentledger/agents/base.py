@@ -8,7 +8,8 @@ An agent never sees the trace. The capture layer hands it, per task:
   it), plus sampling parameters and an optional output constraint (``regex`` or
   ``json_schema``), which capture applies or drops (``--constrained/--free``). ``on_text``
   is called with each streamed text delta of the first choice as it arrives (LLMCompiler
-  dispatches plan steps while the planner is still generating).
+  dispatches plan steps while the planner is still generating); ``on_start`` gets the call's
+  event id as the request is sent (so work started mid-stream can name its parent).
 * ``tool``: an async callable ``(name, argument, parent=..., iteration=...)`` that runs one
   of the task env's tools and returns an ``Observation``; capture records a ``tool_call``.
 * ``evaluate``: the benchmark's scorer for a candidate answer, for agents whose method uses
@@ -63,6 +64,7 @@ class LLM(Protocol):
         regex: str | None = None,
         json_schema: dict | None = None,
         on_text: Callable[[str], None] | None = None,
+        on_start: Callable[[int], None] | None = None,
     ) -> Generation: ...
 
 

@@ -91,12 +91,14 @@ class LLMClient:
         regex: str | None = None,
         json_schema: dict | None = None,
         on_text: Callable[[str], None] | None = None,
+        on_start: Callable[[int], None] | None = None,
     ) -> Completion:
         """One chat completion (``n`` choices), recorded as one ``llm_call`` event.
 
         ``regex`` / ``json_schema`` constrain the output with the server's structured outputs
         (vLLM's ``structured_outputs`` request field; ``response_format`` for other servers).
-        ``on_text`` gets each text delta of the first choice as it arrives.
+        ``on_text`` gets each text delta of the first choice as it arrives; ``on_start`` the
+        call's event id before the request is sent.
         """
         messages = build_messages(segments)
         body: dict = {"model": self.model, "messages": messages, "max_tokens": max_tokens, "temperature": temperature,
@@ -120,6 +122,8 @@ class LLMClient:
         if self._count is not None:  # tokenize the segments off the loop while the server works
             counts_task = asyncio.ensure_future(asyncio.to_thread(self._count, [s.text for s in segments]))
         eid = self._w.new_id()
+        if on_start is not None:
+            on_start(eid)
         rec = LlmCall(event_id=eid, request_id=request_id, parent_event_id=parent_event_id, iteration=iteration,
                       role=role, model=self.model, temperature=temperature, top_p=top_p, max_tokens=max_tokens, n=n,
                       stop=stop, seed=seed)

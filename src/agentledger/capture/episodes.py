@@ -40,13 +40,14 @@ class _TaskLLM:
     async def __call__(self, segments: Sequence[Segment], *, role: str, iteration: int | None = None,
                        parent: int | None = None, temperature: float = 0.0, max_tokens: int = 256,
                        stop: list[str] | None = None, n: int = 1, regex: str | None = None,
-                       json_schema: dict | None = None, on_text: Callable[[str], None] | None = None) -> Completion:
+                       json_schema: dict | None = None, on_text: Callable[[str], None] | None = None,
+                       on_start: Callable[[int], None] | None = None) -> Completion:
         res = await self._client.chat(
             segments, request_id=self._rid, parent_event_id=self._rid if parent is None else parent, role=role,
             iteration=iteration, temperature=temperature, max_tokens=max_tokens, stop=stop, n=n,
             seed=self._seed if temperature == 0 else None,  # a fixed seed would make samples identical
             regex=regex if self._constrained else None, json_schema=json_schema if self._constrained else None,
-            on_text=on_text)
+            on_text=on_text, on_start=on_start)
         self._done(res)
         return res
 

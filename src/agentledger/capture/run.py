@@ -27,7 +27,6 @@ __all__ = ["RunConfig", "RunSummary", "run_capture", "SUPPORTED", "default_out"]
 SUPPORTED = agents.PAIRS
 KNOWN_AGENTS = agents.AGENTS
 KNOWN_DATASETS = DATASETS
-SYSTEM_PROMPT = "You are a helpful assistant."
 
 
 @dataclass
@@ -106,7 +105,8 @@ async def _run_tasks(cfg, tasks, client, writer, count, on_done, on_task=None, d
             if task.reference_reply and count is not None:
                 ref = (await asyncio.to_thread(count, [task.reference_reply]))[0]
                 max_tokens = max(1, min(ref, cfg.max_tokens_cap))
-            segments = [Segment("instruction", SYSTEM_PROMPT, role="system"), Segment("user", task.prompt)]
+            # the conversation's first human turn, alone: what vLLM's serving benchmark sends too
+            segments = [Segment("user", task.prompt)]
             res = await client.chat(segments, request_id=rid, parent_event_id=rid, role="actor", iteration=0,
                                     temperature=cfg.temperature, max_tokens=max_tokens, seed=cfg.seed)
             t1 = time.monotonic_ns()

@@ -59,7 +59,7 @@ class Trace:
             llm["prompt_text_base_event_id"].to_pylist(),
             llm["prompt_text_prefix_chars"].to_pylist(),
         )
-        return dict(zip(ids, texts))
+        return dict(zip(ids, texts, strict=True))
 
 
 def _check_path(path: Path) -> int:

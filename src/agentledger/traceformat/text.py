@@ -69,7 +69,7 @@ def decode_prompt_texts(
     """
     full: dict[int, str | None] = {}
     out: list[str | None] = []
-    for eid, delta, base, n in zip(event_ids, deltas, base_ids, prefix_chars):
+    for eid, delta, base, n in zip(event_ids, deltas, base_ids, prefix_chars, strict=True):
         if delta is None:
             text = None
         elif base is None:

@@ -302,7 +302,11 @@ class TraceWriter:
     def _to_batch(self, kind: str, rows: list[tuple]) -> pa.RecordBatch:
         n = len(rows)
         names = self._rowcols[kind]
-        columns = dict(zip(names, zip(*rows)))
+        try:
+            columns = dict(zip(names, zip(*rows, strict=True), strict=True))
+        except ValueError:
+            bad = next((len(r) for r in rows if len(r) != len(names)), None)
+            raise TraceError(f"a {kind} row has {bad} fields; expected {len(names)} (see row_fields)") from None
         arrays = []
         for f in self.schema:
             name = f.name

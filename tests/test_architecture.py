@@ -37,3 +37,7 @@ def test_nothing_named_datasets_at_top_level():
     import agentledger.datasets as ours
 
     assert ours.__name__ == "agentledger.datasets"
+
+
+def test_agents_never_touch_the_trace_or_the_capture_layer():
+    assert not any(m.startswith(("agentledger.capture", "agentledger.traceformat")) for m in _imports("agents"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import re
 import time
 from collections.abc import Callable
@@ -17,7 +16,6 @@ from agentledger.agents.llmcompiler import UNPARSABLE_PLAN, LLMCompiler, LLMComp
 from agentledger.agents.llmcompiler_exec import POLICIES, Executor
 from agentledger.agents.llmcompiler_plan import JOINER_REGEX, PlanStream, parse_plan, parse_verdict, plan_regex
 from agentledger.agents.prompt import Segment, build_messages
-from agentledger.capture.client import LLMClient
 from agentledger.capture.run import RunConfig, run_capture
 from agentledger.datasets.base import Score, Task
 from agentledger.datasets.hotpotqa.env import HotpotQAEnv, NotFound
@@ -378,11 +376,6 @@ def test_replay_hotpotqa_overlaps_tool_calls_with_the_streaming_planner(tmp_path
         in _after_system(requests[1])
 
 
-_HOOK = "on_start" in inspect.signature(LLMClient.chat).parameters
-
-
-@pytest.mark.xfail(not _HOOK, strict=True, reason="the capture LLM does not report a call's event id "
-                                                 "before it ends (on_start), so streamed tools name the request")
 def test_replay_tool_calls_name_the_planner_call_as_parent(tmp_path, shared_data):
     trace, _ = _capture(tmp_path, _hotpot_responder, "hotpotqa", shared_data / "hotpotqa" / HOTPOT_FILE,
                         delay_s=0.02)

@@ -71,8 +71,8 @@ SYNTAX: Mapping[str, str] = MappingProxyType({
                   "complete function in a ```python block (for Test, followed by assert lines)"),
 })
 
-_ACTION_LINE = re.compile(r"^[ \t*]*Action[ \t]*\d*[ \t]*:[ \t]*(.*)$", re.IGNORECASE | re.MULTILINE)
-_THOUGHT_PREFIX = re.compile(r"^\s*Thought\s*\d*\s*:\s*", re.IGNORECASE)
+_ACTION_LINE = re.compile(r"^[ \t*]*Action[ \t]*\d*[ \t*]*:[ \t*]*(.*)$", re.IGNORECASE | re.MULTILINE)
+_THOUGHT_PREFIX = re.compile(r"^[\s*]*Thought\s*\d*[\s*]*:[\s*]*", re.IGNORECASE)
 _CALL = re.compile(r"^\s*([A-Za-z][A-Za-z_ ]*?)\s*\[(.*)$", re.DOTALL)
 _NAME_ONLY = re.compile(r"^\s*([A-Za-z][A-Za-z_ ]*?)\s*:?\s*$")
 _FENCE_OPEN = re.compile(r"```")

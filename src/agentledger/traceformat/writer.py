@@ -12,6 +12,7 @@ for the disk, and the producer blocks when they do.
 
 from __future__ import annotations
 
+import itertools
 import os
 import queue
 import threading
@@ -141,8 +142,7 @@ class TraceWriter:
         self._rows: dict[str, list[tuple]] = {k: [] for k in KINDS}
         self._lock = threading.RLock()  # held while rows are taken, made a batch and queued: one kind's file order = emit order
         self._stop = threading.Event()
-        self._next_id = 0
-        self._id_lock = threading.Lock()
+        self._ids = itertools.count()
         self._deltas = PromptDeltaEncoder()
         self._null_cache: dict[tuple[str, int], pa.Array] = {}
         self._q: queue.Queue[Any] = queue.Queue(maxsize=queue_batches)
@@ -170,10 +170,7 @@ class TraceWriter:
 
     def new_id(self) -> int:
         """A fresh event id, unique within this run (thread-safe)."""
-        with self._id_lock:
-            eid = self._next_id
-            self._next_id += 1
-        return eid
+        return next(self._ids)  # itertools.count: atomic under the GIL
 
     # -- writing ----------------------------------------------------------------------
     def emit(self, kind: str, row: tuple) -> None:

@@ -101,8 +101,10 @@ class WebShopEnv(TaskEnv):
         return self.observation()
 
     async def reset(self) -> str:
-        """Open the session's search page (done by the first action anyway); returns its observation."""
+        """Start over in a new session (the shop keeps a session's first purchase) and open its
+        search page; returns its observation."""
         async with self._lock:
+            self.session_id = f"{secrets.token_hex(6)}_{self.goal_id}"
             self.purchase, self.visited = None, set()
             return await self._load("GET", pages.search_url(self.session_id))
 

@@ -45,13 +45,13 @@ class ColumnListRecorder:
         self.types = [pa.list_(pa.uint64()) if n == "prompt_block_hashes" else field_by_name(n).type for n in names]
         self.lists = [[] for _ in names]
         self.flush_rows = flush_rows
-        self.schema = pa.schema([pa.field(n, t) for n, t in zip(names, self.types)])
+        self.schema = pa.schema([pa.field(n, t) for n, t in zip(names, self.types, strict=False)])
         self.sink = pa.OSFile(str(path), "wb")
         self.w = pa.ipc.new_file(self.sink, self.schema, options=pa.ipc.IpcWriteOptions(compression="zstd"))
         self.n = 0
 
     def record(self, row: tuple) -> None:
-        for lst, v in zip(self.lists, row):
+        for lst, v in zip(self.lists, row, strict=False):
             lst.append(v)
         self.n += 1
         if self.n >= self.flush_rows:
@@ -59,7 +59,7 @@ class ColumnListRecorder:
 
     def flush(self) -> None:
         if self.n:
-            arrays = [pa.array(lst, type=t) for lst, t in zip(self.lists, self.types)]
+            arrays = [pa.array(lst, type=t) for lst, t in zip(self.lists, self.types, strict=False)]
             self.w.write_batch(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
             self.lists = [[] for _ in self.names]
             self.n = 0
@@ -108,7 +108,7 @@ def bench_write(tmp: Path, n_events: int) -> dict:
     # agentledger writer, record objects (what capture uses)
     records = []
     for r in pool[:1024]:
-        rec = LlmCall(**{k: v for k, v in zip(names, r) if k != "event_id"})
+        rec = LlmCall(**{k: v for k, v in zip(names, r, strict=False) if k != "event_id"})
         records.append(rec)
     n_rec = n_events // 4
     t0 = time.perf_counter()

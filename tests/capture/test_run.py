@@ -94,8 +94,8 @@ def test_capture_run_cot_sharegpt_cli(tmp_path):
     assert set(llm["request_id"]) == set(req["event_id"])
     assert tr.events("engine_sample").height > 0
     # concurrency 4: some calls overlapped in time
-    spans = sorted(zip(llm["start_ns"], llm["end_ns"]))
-    assert any(s2 < e1 for (s1, e1), (s2, e2) in zip(spans, spans[1:]))
+    spans = sorted(zip(llm["start_ns"], llm["end_ns"], strict=False))
+    assert any(s2 < e1 for (s1, e1), (s2, e2) in zip(spans, spans[1:], strict=False))
     info = subprocess.run([sys.executable, "-m", "agentledger.analyze.cli", "info", str(out), "--json"],
                           capture_output=True, text=True)
     assert json.loads(info.stdout)["events_per_kind"]["llm_call"] == 8

@@ -8,8 +8,20 @@ import pytest
 
 from agentledger.errors import TraceError
 from agentledger.traceformat import (
-    EngineSample, GpuSample, LlmCall, Request, RunMeta, ToolCall, TraceWriter, block_hashes, hashes_to_list,
-    read_meta, read_trace, row_fields, scan_trace, validate_trace,
+    EngineSample,
+    GpuSample,
+    LlmCall,
+    Request,
+    RunMeta,
+    ToolCall,
+    TraceWriter,
+    block_hashes,
+    hashes_to_list,
+    read_meta,
+    read_trace,
+    row_fields,
+    scan_trace,
+    validate_trace,
 )
 from agentledger.traceformat.synthetic import SyntheticSpec, agent_events
 from tests.conftest import write_synthetic

@@ -68,3 +68,17 @@ def test_tool_calls_are_recorded_with_sizes_errors_and_timeouts(tmp_path):
     slow = tools.filter(pl.col("event_id") == r3.event_id).row(0, named=True)
     assert slow["tool_timed_out"] is True and slow["tool_timeout_ns"] == 50_000_000 and slow["ok"] is False
     assert slow["end_ns"] - slow["start_ns"] < 250_000_000  # the agent was not kept waiting for the tool
+
+
+def test_a_callable_object_with_async_call_is_awaited(tmp_path):
+    class Tool:
+        async def __call__(self, arg: str) -> str:
+            await asyncio.sleep(0)
+            return arg.upper()
+
+    async def main(w):
+        return await ToolRunner(w).call("up", Tool(), "abc", request_id=None, parent_event_id=None)
+
+    with TraceWriter(tmp_path / "t.arrow") as w:
+        res = asyncio.run(main(w))
+    assert res.ok and res.output == "ABC"

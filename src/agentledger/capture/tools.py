@@ -65,7 +65,7 @@ class ToolRunner:
         start = time.monotonic_ns()
         ok, timed_out, error, output = True, False, None, ""
         try:
-            if inspect.iscoroutinefunction(fn):
+            if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(type(fn).__call__):
                 output = await asyncio.wait_for(fn(argument), timeout)
             else:
                 output = await asyncio.wait_for(asyncio.to_thread(fn, argument), timeout)

@@ -35,9 +35,13 @@ endif
 test: $(STAMP)
 	$(PY) -m pytest
 
+# Benchmark data (HotpotQA, WebShop, MATH files; see README "Data"): a folder with one subfolder per benchmark.
+DATA ?= ../shared/data
+
 run: $(STAMP)
-	$(VENV)/bin/capture run cot sharegpt --limit 20 --out runs/make-run.arrow --overwrite
+	$(VENV)/bin/capture run react hotpotqa --limit 5 --data $(DATA)/hotpotqa --out runs/make-run.arrow --overwrite
 	$(VENV)/bin/analyze info runs/make-run.arrow
+	$(VENV)/bin/analyze breakdown runs/make-run.arrow
 
 lint: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks

@@ -41,3 +41,15 @@ def test_nothing_named_datasets_at_top_level():
 
 def test_agents_never_touch_the_trace_or_the_capture_layer():
     assert not any(m.startswith(("agentledger.capture", "agentledger.traceformat")) for m in _imports("agents"))
+
+
+def test_every_command_is_documented_in_the_readme():
+    from typer.main import get_command
+
+    from agentledger.analyze.cli import app as analyze_app
+    from agentledger.capture.cli import app as capture_app
+
+    readme = (SRC.parents[1] / "README.md").read_text()
+    for prog, app in (("capture", capture_app), ("analyze", analyze_app)):
+        for name in get_command(app).commands:
+            assert f"`{prog} {name}" in readme, f"{prog} {name} is not in README.md"

@@ -61,20 +61,22 @@ def test_hand_example_ideal_lru_cross_and_consecutive():
     assert simulate(cb, np.array([0, 0, 1, 1]), capacity=0).lru.tolist() == [0, 0, 0, 0]
 
 
+def _lead(blocks: list[int], pred) -> int:
+    k = 0
+    while k < len(blocks) and pred(blocks[k]):
+        k += 1
+    return k
+
+
 def _reference(calls: list[list[int]], requests: list[int], capacity: int) -> tuple[list[int], list[int], list[int]]:
     """A plain OrderedDict LRU and sets, block by block."""
     lru: OrderedDict[int, None] = OrderedDict()
     owners: dict[int, set[int]] = {}
     ideal, cached, cross = [], [], []
     for blocks, r in zip(calls, requests, strict=True):
-        def lead(pred) -> int:
-            k = 0
-            while k < len(blocks) and pred(blocks[k]):
-                k += 1
-            return k
-        ideal.append(lead(lambda h: h in owners))
-        cross.append(lead(lambda h, r=r: bool(owners.get(h, set()) - {r})))
-        cached.append(lead(lambda h: h in lru))
+        ideal.append(_lead(blocks, lambda h: h in owners))
+        cross.append(_lead(blocks, lambda h, r=r: bool(owners.get(h, set()) - {r})))
+        cached.append(_lead(blocks, lambda h: h in lru))
         for h in reversed(blocks):  # tail first: the tail is the least recently used
             lru.pop(h, None)
             lru[h] = None
@@ -212,6 +214,9 @@ def test_agrees_with_the_engine_on_every_trace(analysis_trace):
     """The synthetic trace reports vLLM's cached tokens (full blocks, the last token recomputed); any captured
     trace in tests/fixtures/captured runs here too, with the engine's block count where it was recorded."""
     res = prefix_stats(open_traces([analysis_trace]))
+    if res.agreement.height == 0:  # a capture without prefix caching or without cached_tokens: nothing to compare
+        assert any("left out of the agreement" in n or "no cached_tokens" in n for n in res.notes)
+        return
     rows = {r["model"]: r for r in res.agreement.to_dicts()}
     model = "lru" if "lru" in rows else "ideal"
     assert rows[model]["calls"] > 0 and rows[model]["agreement_rate"] >= 0.9

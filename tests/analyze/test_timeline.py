@@ -12,8 +12,8 @@ from agentledger.analyze.cli import app
 from agentledger.analyze.load import open_traces
 from agentledger.analyze.timeline import default_out, write_timeline
 from agentledger.errors import UsageError
-from agentledger.traceformat import EngineSample, GpuSample
-from tests.analyze.conftest import MS, llm, req, tool, write_events
+from agentledger.traceformat import EngineSample, GpuSample, RunMeta, TraceWriter
+from tests.analyze.conftest import MS, config, llm, req, tool, write_events
 
 
 def check_nesting(events: list[dict]) -> dict[tuple, list[tuple]]:
@@ -47,7 +47,7 @@ def hand(tmp_path):
         llm(1, 0, 0, 40, queue_ms=5, prefill_ms=10, decode_ms=20, iteration=0, role="planner", prompt_tokens=50),
         tool(2, 0, 40, 70, iteration=0), tool(3, 0, 45, 60, name="lookup", iteration=0),  # two tools at once
         llm(4, 0, 70, 90, iteration=1, prompt_tokens=80),  # no server timings: no sub-spans
-        llm(9, 77, 0, 5),  # names no request
+        llm(9, 77, 0, 5),  # names no request event: a track of its own
         GpuSample(start_ns=10 * MS, end_ns=10 * MS, gpu_index=0, gpu_power_w=150.0, gpu_util_pct=40.0),
         EngineSample(start_ns=20 * MS, end_ns=20 * MS, engine_kv_cache_usage_frac=0.25, engine_running=2,
                      engine_waiting=0),
@@ -73,9 +73,10 @@ def test_tracks_spans_and_counters(hand, tmp_path):
     names = [e for e in doc["traceEvents"] if e["ph"] == "M" and e["name"] == "process_name"]
     assert names[0]["args"]["name"].startswith("tl.arrow")
     row = res.summary.row(0, named=True)
-    assert (row["requests"], row["llm_calls"], row["tool_calls"], row["phase_spans"], row["extra_tracks"]) == (1, 2, 2, 3, 1)
+    assert (row["requests"], row["llm_calls"], row["tool_calls"], row["phase_spans"], row["extra_tracks"]) == (1, 3, 2, 3, 1)
     assert row["unattributed_calls"] == 1 and row["counter_samples"] == 4 and row["events"] == len(doc["traceEvents"])
-    assert any("name no request" in n for n in res.notes)
+    assert spans[(1, "agent", "1.77")] == [("llm actor", 0, 5000, 1), ("request 77 (no request event)", 0, 5000, 0)]
+    assert any("no request event" in n for n in res.notes)
     first = next(e for e in doc["traceEvents"] if e["ph"] == "b" and e["name"].startswith("llm planner"))
     assert first["args"] == {"event_id": 1, "role": "planner", "iteration": 0, "ok": True, "prompt_tokens": 50}
 
@@ -91,15 +92,25 @@ def test_cli_and_default_path(hand, tmp_path, synthetic_trace):
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
     assert data["out"] == str(default_out(hand)) == str(tmp_path / "tl.timeline.json")
-    assert data["summary"][0]["llm_calls"] == 2
+    assert data["summary"][0]["llm_calls"] == 3
     out = tmp_path / "syn.json"
     res = CliRunner().invoke(app, ["timeline", str(synthetic_trace), str(hand), "-o", str(out)])
     assert res.exit_code == 0 and "synthetic.arrow" in res.stdout
     doc = json.loads(out.read_text())
     spans = check_nesting(doc["traceEvents"])
     assert {track[0] for track in spans} == {1, 2}  # one process per trace
-    assert sum(1 for e in doc["traceEvents"] if e["ph"] == "b" and e["name"].startswith("request")) == 4 + 1
+    assert sum(1 for e in doc["traceEvents"] if e["ph"] == "b" and e["name"].startswith("request")) == 4 + 1 + 1
     bad = CliRunner().invoke(app, ["timeline", str(hand), "-o", str(tmp_path / "no" / "x.json")])
     assert bad.exit_code == 2 and "does not exist" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
     with pytest.raises(UsageError):
         write_timeline(open_traces([hand]), tmp_path / "missing" / "t.json")
+
+
+@pytest.mark.parametrize("command", ["gpu", "prefix", "memory", "timeline"])
+def test_empty_trace_is_refused_in_one_line(tmp_path, command):
+    with TraceWriter(tmp_path / "empty.arrow", RunMeta(config=config()), text=False):
+        pass
+    res = CliRunner().invoke(app, [command, str(tmp_path / "empty.arrow")])
+    assert res.exit_code == 2 and res.stdout == ""
+    assert res.stderr.strip().splitlines() == [f"error: {tmp_path / 'empty.arrow'}: the trace holds no events (the "
+                                               "capture recorded nothing); remove it from the command"]

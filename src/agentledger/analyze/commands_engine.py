@@ -6,6 +6,7 @@ plus its own options, so each gets its own command function.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +15,7 @@ import typer
 from .._cli import ChartOpt, DebugOpt, JsonOpt, handle_errors
 from . import gpu, memory, prefix, timeline
 from .commands import ByOpt, TracesArg
-from .load import open_traces
+from .load import TraceSet, open_traces
 from .output import Report, check_chart_path, emit
 
 __all__ = ["register"]
@@ -24,7 +25,7 @@ CapacityOpt = Annotated[int | None, typer.Option(
     show_default=False)]
 
 
-def _run(traces: list[str], by: str, as_json: bool, chart: Path | None, make) -> Report:
+def _run(traces: list[str], by: str, as_json: bool, chart: Path | None, make: Callable[[TraceSet], Report]) -> Report:
     check_chart_path(chart)
     report = make(open_traces(traces, by=by))
     emit(report, as_json=as_json, chart=chart)
@@ -51,8 +52,7 @@ def prefix_command(
         show_default=False)] = None,
     by: ByOpt = "config", json: JsonOpt = False, chart: ChartOpt = None, debug: DebugOpt = False,
 ) -> None:
-    """Prompt prefix overlap, ideal and LRU prefix-cache hits against the engine's cached tokens, and prefill
-    time with vs. without prefix caching."""
+    """Prompt prefix overlap, ideal and LRU prefix-cache hits vs. the engine's cached tokens, prefill with vs. without caching."""
     _run(traces, by, json, chart,
          lambda ts: prefix.report(ts, capacity_blocks=capacity_blocks, block_size=block_size))
 
@@ -84,8 +84,7 @@ def timeline_command(
                                              "NAME.timeline.json).", show_default=False)] = None,
     json: JsonOpt = False, debug: DebugOpt = False,
 ) -> None:
-    """Write a Perfetto / Chrome trace-event JSON: a track per request with LLM and tool spans, GPU and
-    KV-cache counters."""
+    """Write a Perfetto / Chrome trace-event JSON: a track per request with LLM and tool spans, GPU and KV counters."""
     _run(traces, "trace", json, None, lambda ts: timeline.report(ts, out=out))
 
 

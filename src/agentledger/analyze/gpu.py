@@ -1,5 +1,5 @@
 """`analyze gpu`: GPU time by what the run was doing, and the idle time spent waiting on tools
-(Fig. 6 of Kim et al. 2025). Definitions: SPEC.md section 11.8.
+(Fig. 6 of Kim et al. 2025). Definitions: SPEC.md section 11.13.
 
 Every instant of a trace's run window falls in one *activity*, the first that applies:
 ``prefill`` (a call is in server prefill), ``decode`` (a call is decoding), ``llm_other``
@@ -67,7 +67,7 @@ def activity_segments(key: np.ndarray, start: np.ndarray, end: np.ndarray, label
     delta[n + np.arange(n), label] = -1
     order = np.lexsort((t, k))
     k, t = k[order], t[order]
-    active = np.cumsum(delta[order], axis=0) > 0
+    active = np.cumsum(delta[order], axis=0, dtype=np.int32) > 0
     top = np.argmax(np.hstack([active, np.ones((len(t), 1), bool)]), axis=1)
     keep = (k[:-1] == k[1:]) & (t[1:] > t[:-1])
     return {"key": k[:-1][keep], "start": t[:-1][keep], "end": t[1:][keep], "label": top[:-1][keep]}
@@ -103,9 +103,10 @@ def _choose(ts: TraceSet, source: str, samples: pl.DataFrame, timed: set[int]) -
                             "server timings (an engine with per-request metrics)",
                     "gpu_sample": "gpu_sample events with gpu_util_pct (capture on a machine with an NVIDIA GPU)",
                     "engine": "llm_call server timings (an engine with per-request metrics)"}[source]
-            total = ts.events(t).select(pl.len()).collect().item()
-            what = "holds no events (the capture recorded nothing)" if total == 0 else "has none"
-            raise TraceError(f"{t.path}: analyze gpu needs {need}; the trace {what}")
+            if ts.events(t).select(pl.len()).collect().item() == 0:
+                raise TraceError(f"{t.path}: the trace holds no events (the capture recorded nothing); "
+                                 "remove it from the command")
+            raise TraceError(f"{t.path}: analyze gpu needs {need}; the trace has none")
     return methods
 
 
@@ -114,6 +115,20 @@ def _rows(label: np.ndarray, length: np.ndarray, util: np.ndarray, power: np.nda
     n = len(ACTIVITIES)
     cols = [np.bincount(label, weights=w, minlength=n) for w in (length, length * util, length * power)]
     return np.stack(cols, axis=1)
+
+
+def _sample_rows(g: pl.DataFrame, s: np.ndarray, e: np.ndarray, lab: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """``_rows`` of one GPU's samples ``g`` over the activity segments ``s``, ``e``, ``lab`` of its
+    trace: sample i covers the period since sample i-1 (NVML averages backwards), within ``[lo, hi)``."""
+    t_ns = g["start_ns"].to_numpy()
+    b_s, b_e = np.maximum(t_ns[:-1], lo), np.minimum(t_ns[1:], hi)
+    util, power = g["gpu_util_pct"].to_numpy()[1:] / 100.0, g["gpu_power_w"].fill_null(np.nan).to_numpy()[1:]
+    first = np.searchsorted(e, b_s, side="right")  # the first segment each sample period overlaps
+    count = np.maximum(np.searchsorted(s, b_e, side="left") - first, 0) * (b_e > b_s)
+    pair_b = np.repeat(np.arange(len(b_s)), count)
+    pair_a = np.repeat(first, count) + np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+    over = (np.minimum(e[pair_a], b_e[pair_b]) - np.maximum(s[pair_a], b_s[pair_b])).astype(float)
+    return _rows(lab[pair_a], over, util[pair_b], power[pair_b])
 
 
 def gpu_stats(ts: TraceSet, *, source: str = "auto") -> Gpu:
@@ -148,24 +163,18 @@ def gpu_stats(ts: TraceSet, *, source: str = "auto") -> Gpu:
         acc = np.zeros((len(ACTIVITIES), 3))
         for _, g in samples.filter((pl.col("trace") == t.index) & pl.col("gpu_util_pct").is_not_null()).group_by(
                 "gpu_index", maintain_order=True):
-            ts_ = g["start_ns"].to_numpy()  # sample i covers the period since sample i-1 (NVML averages backwards)
-            b_s, b_e = np.maximum(ts_[:-1], lo[k]), np.minimum(ts_[1:], hi[k])
-            util, power = g["gpu_util_pct"].to_numpy()[1:] / 100.0, g["gpu_power_w"].fill_null(np.nan).to_numpy()[1:]
-            first = np.searchsorted(e, b_s, side="right")
-            count = np.maximum(np.searchsorted(s, b_e, side="left") - first, 0) * (b_e > b_s)
-            pair_b = np.repeat(np.arange(len(b_s)), count)
-            pair_a = np.repeat(first, count) + np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
-            over = (np.minimum(e[pair_a], b_e[pair_b]) - np.maximum(s[pair_a], b_s[pair_b])).astype(float)
-            acc += _rows(lab[pair_a], over, util[pair_b], power[pair_b])
+            acc += _sample_rows(g, s, e, lab, int(lo[k]), int(hi[k]))
         totals[t.index] = acc
     return _frames(ts, totals, methods)
 
 
 def _frames(ts: TraceSet, totals: dict[int, np.ndarray], methods: dict[int, str]) -> Gpu:
-    rows, summary, notes = [], [], []
+    rows: list[dict[str, Any]] = []
+    summary: list[dict[str, Any]] = []
+    notes: list[str] = []
     for g in ts.groups:
         members = [t for t in ts.traces if t.group == g.label]
-        tot = sum(totals[t.index] for t in members)
+        tot: np.ndarray = np.sum([totals[t.index] for t in members], axis=0)
         method = "+".join(dict.fromkeys(methods[t.index] for t in members))
         span = tot[:, 0].sum()
         for a, (time_ns, busy_ns, energy) in zip(ACTIVITIES, tot, strict=True):

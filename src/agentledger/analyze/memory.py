@@ -1,5 +1,5 @@
 """`analyze memory`: KV-cache memory per request and over time, with vs. without prefix caching
-(Fig. 12 of Kim et al. 2025). Definitions: SPEC.md section 11.10.
+(Fig. 12 of Kim et al. 2025). Definitions: SPEC.md section 11.15.
 
 Two sources. The engine's own samples (``engine_kv_cache_usage_frac``) give the usage it
 reported. The token model rebuilds the footprint from the calls: an LLM call holds the KV
@@ -130,10 +130,11 @@ def _per_request(calls: pl.DataFrame, ts: TraceSet) -> pl.DataFrame:
 
 def _engine(ts: TraceSet, capacity_blocks: int | None, bpt: int | None) -> pl.DataFrame:
     es = ts.scan("engine_sample", ["engine_kv_cache_usage_frac"]).collect().drop_nulls("engine_kv_cache_usage_frac")
-    sizes = {t.index: trace_block_size(t) for t in ts.traces}
-    cap = (pl.col("trace").replace_strict(sizes, return_dtype=pl.Int64) * (capacity_blocks * bpt)
-           if capacity_blocks is not None and bpt is not None else pl.lit(None, pl.Int64))
-    used = pl.col("engine_kv_cache_usage_frac") * cap
+    cap_bytes = {}
+    for t in ts.traces:  # capacity: the option, else the engine's block count where the capture recorded it
+        blocks = capacity_blocks or ((t.meta.config.get("engine") or {}).get("flags") or {}).get("num_gpu_blocks")
+        cap_bytes[t.index] = None if blocks is None or bpt is None else int(blocks) * trace_block_size(t) * bpt
+    used = pl.col("engine_kv_cache_usage_frac") * pl.col("trace").replace_strict(cap_bytes, return_dtype=pl.Int64)
     return es.group_by("group").agg(
         pl.len().alias("samples"), pl.col("engine_kv_cache_usage_frac").mean().alias("mean_usage_frac"),
         pl.col("engine_kv_cache_usage_frac").max().alias("max_usage_frac"),
@@ -166,7 +167,7 @@ def memory_stats(ts: TraceSet, *, bytes_per_token: int | None = None, capacity_b
                      "(SmolLM2-135M: 30 layers x 3 KV heads x 64 x 2 (K, V) x 2 bytes (bf16) = 23,040 bytes per token)")
     if not engine.height:
         notes.append("no engine_sample with KV-cache usage: only the token model is shown")
-    elif capacity_blocks is None:
+    elif engine["mean_used_bytes"].null_count():
         notes.append("engine usage in bytes needs --capacity-blocks (the engine's KV-cache blocks) and bytes per token")
     return Memory(summary, per_request, engine, bytes_per_token, notes)
 

@@ -1,6 +1,6 @@
 """`analyze prefix`: prompt prefix overlap and what a prefix cache could serve (Fig. 9 of Kim et al. 2025).
 
-From each llm_call's chained block hashes (SPEC.md section 6 and 11.9): the leading blocks a
+From each llm_call's chained block hashes (SPEC.md sections 6 and 11.14): the leading blocks a
 call shares with its request's previous call, with earlier calls of other requests, with an
 infinite cache and with an LRU cache of ``capacity`` blocks; the cached tokens each model
 predicts under vLLM's rules (full blocks only, the last prompt token always recomputed)
@@ -53,7 +53,7 @@ def trace_block_size(trace: TraceRef, notes: list[str] | None = None) -> int:
 
 
 def _flags(trace: TraceRef) -> dict[str, Any]:
-    return dict(((trace.meta.config.get("engine") or {}).get("flags") or {}))
+    return dict((trace.meta.config.get("engine") or {}).get("flags") or {})
 
 
 def _plan(trace: TraceRef, block_size: int | None, capacity: int | None, notes: list[str]) -> tuple[int, int, int | None]:

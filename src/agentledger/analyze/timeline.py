@@ -1,4 +1,4 @@
-"""`analyze timeline`: a trace as Chrome/Perfetto trace-event JSON (SPEC.md section 11.11).
+"""`analyze timeline`: a trace as Chrome/Perfetto trace-event JSON (SPEC.md section 11.16).
 
 Each trace is a process. Each request is an async track (category ``agent``) holding the
 request's span and, nested in it, its LLM and tool calls; an LLM call with server timings
@@ -19,7 +19,7 @@ from typing import Any
 
 import polars as pl
 
-from ..errors import UsageError
+from ..errors import TraceError, UsageError
 from .gpu import phase_bounds
 from .load import TraceRef, TraceSet
 from .output import Report, Section
@@ -67,7 +67,7 @@ def _request_spans(pid: int, req: dict[str, Any], calls: list[dict[str, Any]], c
     if hi > lo:
         out += _span(pid, f"{pid}.{rid}", f"request {rid} {req['item_id']}", lo, hi, 0,
                      _clean(req, ["item_id", "outcome", "score", "iterations", "ok"]))
-        counts["requests"] += 1
+        counts["requests"] += "synthetic" not in req
     lanes: list[int] = []  # end of the last span on each lane
     for c in sorted(calls, key=lambda c: (c["start_ns"], c["event_id"])):
         s, e = max(c["start_ns"], lo), min(c["end_ns"], hi)
@@ -137,10 +137,15 @@ def trace_events(ts: TraceSet, t: TraceRef, counts: dict[str, int]) -> Iterator[
         for c in frame.iter_rows(named=True):
             by_req.setdefault(c["request_id"], []).append(c)
     spans = []
+    rows = reqs.to_dicts()
     known = set(reqs["request_id"].to_list())
-    counts["unattributed_calls"] = sum(len(v) for k, v in by_req.items() if k not in known)
-    for r in reqs.sort("start_ns", "request_id").iter_rows(named=True):
-        spans += _request_spans(pid, r, by_req.get(r["request_id"], []), counts)
+    for rid, calls in by_req.items():  # calls without a request event: a track of their own, spanning them
+        if rid not in known:
+            counts["unattributed_calls"] += len(calls)
+            rows.append({"request_id": "none" if rid is None else rid, "item_id": "(no request event)", "synthetic": True,
+                         "start_ns": min(c["start_ns"] for c in calls), "end_ns": max(c["end_ns"] for c in calls)})
+    for r in sorted(rows, key=lambda r: (r["start_ns"], str(r["request_id"]))):
+        spans += _request_spans(pid, r, by_req.get(None if r["request_id"] == "none" else r["request_id"], []), counts)
     spans += _counters(pid, ts, t)
     counts["counter_samples"] = sum(1 for key, _ in spans if key[1] == 2)
     yield {"ph": "M", "name": "process_name", "pid": pid, "args": {"name": f"{t.path.name} ({t.group})"}}
@@ -155,7 +160,11 @@ def write_timeline(ts: TraceSet, out: Path | None = None) -> Timeline:
     out = out or default_out(ts.traces[0].path)
     if not out.parent.is_dir():
         raise UsageError(f"--out {out}: folder {out.parent} does not exist; create it or choose another path")
-    rows = []
+    for t in ts.traces:
+        if ts.events(t).select(pl.len()).collect().item() == 0:
+            raise TraceError(f"{t.path}: the trace holds no events (the capture recorded nothing); "
+                             "remove it from the command")
+    rows: list[dict[str, Any]] = []
     with out.open("w", encoding="utf-8") as f:
         f.write('{"displayTimeUnit": "ms", "otherData": ')
         f.write(json.dumps({"traces": [str(t.path) for t in ts.traces], "run_ids": [t.meta.run_id for t in ts.traces],
@@ -163,7 +172,8 @@ def write_timeline(ts: TraceSet, out: Path | None = None) -> Timeline:
         f.write(', "traceEvents": [\n')
         first = True
         for t in ts.traces:
-            counts = dict.fromkeys(("requests", "llm_calls", "tool_calls", "phase_spans", "extra_tracks"), 0)
+            counts = dict.fromkeys(("requests", "llm_calls", "tool_calls", "phase_spans", "extra_tracks",
+                                    "unattributed_calls"), 0)
             n = 0
             for e in trace_events(ts, t, counts):
                 f.write(("" if first else ",\n") + json.dumps(e, separators=(",", ":")))
@@ -171,9 +181,10 @@ def write_timeline(ts: TraceSet, out: Path | None = None) -> Timeline:
             rows.append({"trace": t.path.name, **counts, "events": n})
         f.write("\n]}\n")
     notes = [f"wrote {out}; open it in the Perfetto UI (ui.perfetto.dev, 'Open trace file') or chrome://tracing"]
-    lost = sum(r["unattributed_calls"] for r in rows)
+    lost = sum(int(r["unattributed_calls"]) for r in rows)
     if lost:
-        notes.append(f"{lost:,} calls name no request of their trace and are left out")
+        notes.append(f"{lost:,} calls name no request event of their trace; they are on tracks of their own, "
+                     "one per request_id, named '(no request event)'")
     return Timeline(out, pl.DataFrame(rows), notes)
 
 

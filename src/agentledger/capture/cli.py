@@ -154,6 +154,7 @@ def run(
     data: Annotated[Path | None, typer.Option(help="Dataset file (default: the packaged or configured one).")] = None,
     text: Annotated[bool, typer.Option("--text/--no-text", help="Store prompt and output text in the trace.")] = True,
     sample_hz: Annotated[float, typer.Option(help="Engine /metrics scrapes per second.")] = 4.0,
+    gpu_hz: Annotated[float, typer.Option(help="NVML samples per second per GPU (0: off; none without GPUs).")] = 10.0,
     knob: Annotated[list[str] | None, typer.Option(help="Agent setting NAME=VALUE (repeatable; see below).")] = None,
     dataset_option: Annotated[list[str] | None, typer.Option(
         help="Benchmark option NAME=VALUE (repeatable), e.g. wiki=online, level=5, subject=algebra.")] = None,
@@ -172,7 +173,7 @@ def run(
                     max_tokens_cap=max_tokens, text=text, sample_hz=sample_hz, data=data, overwrite=overwrite,
                     knobs=_coerce_knobs(agent, _pairs(knob, "--knob")),
                     dataset_options=_pairs(dataset_option, "--dataset-option"), constrained=constrained,
-                    task_timeout_s=task_timeout)
+                    task_timeout_s=task_timeout, gpu_hz=gpu_hz)
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[rate]:.2f} calls/s  errors {task.fields[errors]}"),
                         TimeElapsedColumn(), console=stderr(), disable=quiet, transient=False)

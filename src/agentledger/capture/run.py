@@ -19,6 +19,7 @@ from ..traceformat import Request, RunMeta, TraceWriter
 from .client import LLMClient, Segment
 from .engine import EmbeddedEngine, EngineConfig, EngineInfo, probe_endpoint
 from .episodes import TaskRunner
+from .gpu import open_gpu_sampler
 from .sampler import EngineSampler
 from .tools import ToolRunner
 
@@ -44,6 +45,7 @@ class RunConfig:
     temperature: float = 0.0
     text: bool = True
     sample_hz: float = 4.0
+    gpu_hz: float = 10.0  # NVML samples per second per GPU (0: none); nothing is sampled without GPUs
     data: Path | None = None
     overwrite: bool = False
     knobs: dict[str, Any] = field(default_factory=dict)  # agent settings (None = the agent's default)
@@ -200,6 +202,7 @@ def run_capture(cfg: RunConfig, on_start: Callable[[int], None] | None = None,
         if count is None:
             notes.append("token categories not counted: no local tokenizer for this model (pass --model FOLDER)")
         block = info.block_size_tokens or 16
+        gpu = open_gpu_sampler(hz=cfg.gpu_hz)
         meta = RunMeta(
             config={"agent": cfg.agent, "dataset": cfg.dataset, "model": model_name, "engine": info.to_dict(),
                     "params": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()
@@ -207,12 +210,17 @@ def run_capture(cfg: RunConfig, on_start: Callable[[int], None] | None = None,
                     "agent_settings": agent_meta, "dataset_info": _jsonable(dataset_meta)},
             block_size_tokens=block, producer={"name": "agentledger", "version": __version__},
         )
+        meta.gpus = gpu.describe() or meta.gpus
         if cfg.out.exists():
             cfg.out.unlink()
         cfg.out.parent.mkdir(parents=True, exist_ok=True)
         with TraceWriter(cfg.out, meta, text=cfg.text) as writer:
-            summary = asyncio.run(_main(cfg, info, model_name, tasks, writer, count, block, on_start, on_done,
-                                        on_task, agent, bench))
+            gpu.start(writer)
+            try:
+                summary = asyncio.run(_main(cfg, info, model_name, tasks, writer, count, block, on_start, on_done,
+                                            on_task, agent, bench))
+            finally:
+                gpu.stop()
         summary.engine, summary.notes = info.to_dict(), notes + summary.notes
         summary.wall_s = time.monotonic() - t_wall
         if summary.engine_down:

@@ -142,3 +142,24 @@ def test_chart(tmp_path, ext, magic):
     res = CliRunner().invoke(app, ["energy", str(write_hand(tmp_path / "e.arrow")), "--chart", str(out)])
     assert res.exit_code == 0, res.output
     assert magic in out.read_bytes()[:200]
+
+
+def test_real_nvml_trace_from_an_h200():
+    """NVML samples around a real workload (benchmarks/gpu_energy_capture.py on one H200): the energy
+    attributed to requests plus the idle bucket is the counter's rise over the run."""
+    from pathlib import Path
+
+    from agentledger.analyze.energy import energy
+    from agentledger.analyze.load import open_traces
+    from agentledger.traceformat import read_trace
+
+    path = Path(__file__).parents[1] / "fixtures" / "gpu" / "h200-nvml.arrow"
+    g = read_trace(path).events("gpu_sample").sort("start_ns")
+    counter_wh = (g["gpu_energy_j"][-1] - g["gpu_energy_j"][0]) / 3600
+    row = energy(open_traces([path])).summary.to_dicts()[0]
+    assert row["method"] == "energy counter" and row["requests"] == 16 and row["gpus"] == 1
+    assert row["total_wh"] == pytest.approx(counter_wh, rel=1e-6)
+    assert row["active_wh"] + row["idle_wh"] == pytest.approx(row["total_wh"], rel=1e-9)
+    assert 0.05 < row["idle_share"] < 0.6  # the run idles 2 s before and 1 s between batches
+    assert row["wh_per_request"] * row["requests"] == pytest.approx(row["active_wh"], rel=1e-6)
+    assert g["gpu_power_w"].min() > 50 and g["gpu_power_w"].max() < 1000  # an H200's board power, W

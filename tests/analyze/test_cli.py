@@ -19,14 +19,14 @@ def run(*args: str) -> subprocess.CompletedProcess:
 def test_version_names_package_and_format():
     for mod in ("agentledger.analyze.cli", "agentledger.capture.cli"):
         out = subprocess.run([sys.executable, "-m", mod, "--version"], capture_output=True, text=True)
-        assert out.returncode == 0 and "trace format 1.0" in out.stdout and out.stdout.startswith("agentledger ")
+        assert out.returncode == 0 and "trace format 1.1" in out.stdout and out.stdout.startswith("agentledger ")
 
 
 def test_info_json_and_table(synthetic_trace):
     out = run("info", str(synthetic_trace), "--json")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
-    assert data["format_version"] == "1.0" and data["complete"] is True
+    assert data["format_version"] == "1.1" and data["complete"] is True
     assert data["events_per_kind"]["llm_call"] == 16 and data["events_per_kind"]["request"] == 4
     assert data["config"]["agent"] == "react" and data["duration_s"] > 0
     assert data["size_bytes"] == synthetic_trace.stat().st_size

@@ -73,7 +73,7 @@ def _with_version(src, dst, version: str):
 def test_mixed_incompatible_versions_are_refused(tmp_path):
     a, _ = _two(tmp_path)
     old = _with_version(a, tmp_path / "old.arrow", "0.9")
-    with pytest.raises(TraceError, match=r"old.arrow: trace format 0.9 cannot be read with the others \(versions given: 0.9, 1.0\)"):
+    with pytest.raises(TraceError, match=r"old.arrow: trace format 0.9 cannot be read with the others \(versions given: 0.9, 1.1\)"):
         open_traces([a, old])
     new = _with_version(a, tmp_path / "new.arrow", "2.0")
     with pytest.raises(TraceError, match="upgrade agentledger"):

@@ -63,6 +63,9 @@ def test_client_records_categories_timings_hashes_and_prefix_hits(engine, tmp_pa
             assert row[col] is not None and row[col] >= 0, col
         assert row["client_ttft_ns"] <= row["client_e2e_ns"] == row["end_ns"] - row["start_ns"]
         assert len(row["prompt_block_hashes"]) == row["prompt_tokens"] // block
+        # output blocks: the full blocks of the computed tokens (all but the last completion token) past the prompt's
+        computed_blocks = (row["prompt_tokens"] + row["completion_tokens"] - 1) // block
+        assert len(row["output_block_hashes"]) == computed_blocks - row["prompt_tokens"] // block
     a, b = llm.row(0, named=True), llm.row(1, named=True)
     shared = min(len(a["prompt_block_hashes"]), len(b["prompt_block_hashes"])) - 1
     assert a["prompt_block_hashes"][:shared] == b["prompt_block_hashes"][:shared]
@@ -93,6 +96,7 @@ def test_capture_run_cot_sharegpt_cli(tmp_path):
     assert (llm.select(sum(pl.col(c) for c in CATEGORY_COLUMNS) == pl.col("prompt_tokens")).to_series().all())
     assert set(llm["request_id"]) == set(req["event_id"])
     assert tr.events("engine_sample").height > 0
+    assert llm["output_block_hashes"].null_count() == 0  # the streamed choices carried their token ids
     # concurrency 4: some calls overlapped in time
     spans = sorted(zip(llm["start_ns"], llm["end_ns"], strict=False))
     assert any(s2 < e1 for (s1, e1), (s2, e2) in zip(spans, spans[1:], strict=False))

@@ -69,14 +69,32 @@ def test_every_kind_round_trips(tmp_path):
 
 def test_hash_lists_accept_python_ints_and_reject_bad_bytes(tmp_path):
     with TraceWriter(tmp_path / "a.arrow") as w:
-        w.write(LlmCall(model="m", prompt_block_hashes=[1, 2**64 - 1]))
-        w.write(LlmCall(model="m", prompt_block_hashes=None))
-    got = read_trace(tmp_path / "a.arrow").frame()["prompt_block_hashes"].to_list()
-    assert got == [[1, 2**64 - 1], None]
+        w.write(LlmCall(model="m", prompt_block_hashes=[1, 2**64 - 1], output_block_hashes=[]))
+        w.write(LlmCall(model="m", prompt_block_hashes=None, output_block_hashes=[7]))
+    frame = read_trace(tmp_path / "a.arrow").frame()
+    assert frame["prompt_block_hashes"].to_list() == [[1, 2**64 - 1], None]
+    assert frame["output_block_hashes"].to_list() == [[], [7]]
     w = TraceWriter(tmp_path / "b.arrow")
     w.write(LlmCall(model="m", prompt_block_hashes=b"\x01\x02\x03"))
-    with pytest.raises(TraceError, match="multiple of 8"):
+    with pytest.raises(TraceError, match="prompt_block_hashes must be packed uint64s"):
         w.close()
+    w = TraceWriter(tmp_path / "c.arrow")
+    w.write(LlmCall(model="m", output_block_hashes=b"\x01" * 12))
+    with pytest.raises(TraceError, match="output_block_hashes must be packed uint64s"):
+        w.close()
+
+
+def test_output_hashes_continue_the_prompt_chain(tmp_path):
+    # prompt 40 tokens (2 full blocks of 16, 8 left over) + 30 completion tokens: the engine computed 69 tokens,
+    # 4 full blocks; blocks 2 and 3 (the first straddles the prompt/completion boundary) are output blocks
+    prompt, output = list(range(40)), list(range(500, 530))
+    chain = block_hashes(prompt + output[:-1], 16)
+    with TraceWriter(tmp_path / "o.arrow", RunMeta(block_size_tokens=16)) as w:
+        w.write(LlmCall(model="m", prompt_tokens=40, completion_tokens=30, prompt_block_hashes=chain[:16],
+                        output_block_hashes=chain[16:]))
+    row = read_trace(tmp_path / "o.arrow").frame().row(0, named=True)
+    assert row["prompt_block_hashes"] == hashes_to_list(block_hashes(prompt, 16))
+    assert len(row["output_block_hashes"]) == 2 and row["output_block_hashes"] == hashes_to_list(chain)[2:]
 
 
 def test_prompt_text_is_stored_as_deltas_and_rebuilt(tmp_path):
@@ -156,7 +174,7 @@ def test_scan_reads_lazily_with_polars(synthetic_trace):
     out = lf.filter(pl.col("kind") == "llm_call").select("event_id", "prompt_tokens").collect()
     assert out.height == 16 and out["prompt_tokens"].min() > 1400
     meta, version = read_meta(synthetic_trace)
-    assert version == (1, 0) and meta.config["agent"] == "react"
+    assert version == (1, 1) and meta.config["agent"] == "react"
 
 
 def test_plain_pyarrow_and_polars_read_a_trace_without_agentledger(synthetic_trace):
@@ -172,4 +190,4 @@ def test_plain_pyarrow_and_polars_read_a_trace_without_agentledger(synthetic_tra
         "print(t.num_rows, df.height, t.schema.metadata[b'agentledger.version'].decode(), meta['block_size_tokens'])\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert out[1] == "16" and out[2] == "1.0" and out[3] == "16" and int(out[0]) > 32
+    assert out[1] == "16" and out[2] == "1.1" and out[3] == "16" and int(out[0]) > 32

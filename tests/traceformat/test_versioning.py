@@ -40,6 +40,16 @@ def test_v1_0_fixture_reads_and_validates():
     assert validate_trace(tr) == []
 
 
+def test_v1_0_fixture_reads_the_1_1_column_as_nulls():
+    raw = pa.ipc.open_file(str(V1_0)).read_all()
+    assert "output_block_hashes" not in raw.schema.names  # written before format 1.1 added it
+    tr = read_trace(V1_0)
+    assert tr.extra_columns == [] and tr.table.schema.field("output_block_hashes").type == pa.list_(pa.uint64())
+    assert tr.table["output_block_hashes"].null_count == tr.table.num_rows > 0
+    llm = tr.events("llm_call")
+    assert llm.height > 0 and llm["prompt_block_hashes"].null_count() < llm.height  # the 1.0 columns are intact
+
+
 def test_older_minor_missing_columns_gets_nulls(tmp_path):
     p = _rewrite(V1_0, tmp_path / "old.arrow", drop=("engine_preemptions_total", "gpu_temp_c"))
     tr = read_trace(p)

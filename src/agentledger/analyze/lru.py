@@ -5,6 +5,11 @@ chained hashes of its prompt's full blocks (SPEC.md section 6): ``CallBlocks``. 
 block's hash fingerprints the whole prefix up to it, a call's cached prefix is the number
 of its leading blocks found in the cache.
 
+The input is more generally a sequence of *segments*, each looking up its blocks and then
+inserting them. ``schedule`` makes such a sequence from calls that also insert the blocks
+of their output when they end (``output_block_hashes``): a call's prompt segment at its
+start, its output segment at its end; the hits of an output segment are not used.
+
 * ``ideal``: an infinite cache; a block hits when any earlier call had it.
 * ``lru``: a cache of ``capacity`` blocks. After its lookup a call inserts all its blocks;
   within a call the later blocks count as less recently used (vLLM frees a request's blocks
@@ -27,7 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CallBlocks", "CacheHits", "simulate", "leading_true", "consecutive_overlap", "coarsen"]
+__all__ = ["CallBlocks", "CacheHits", "simulate", "leading_true", "consecutive_overlap", "coarsen", "coarsen_with_output",
+           "schedule"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,46 @@ def coarsen(blocks: CallBlocks, factor: int) -> CallBlocks:
     within = np.arange(offsets[-1], dtype=np.int64) - np.repeat(offsets[:-1], lens)
     picks = np.repeat(blocks.offsets[:-1], lens) + factor * within + factor - 1
     return CallBlocks(blocks.hashes[picks], offsets)
+
+
+def _gather(hashes: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> CallBlocks:
+    """Segments ``hashes[starts[i]:starts[i] + lens[i]]``, laid out one after the other."""
+    offsets = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+    within = np.arange(offsets[-1], dtype=np.int64) - np.repeat(offsets[:-1], lens)
+    return CallBlocks(hashes[np.repeat(starts.astype(np.int64), lens) + within], offsets)
+
+
+def coarsen_with_output(prompt: CallBlocks, output: CallBlocks, factor: int) -> tuple[CallBlocks, CallBlocks]:
+    """``coarsen`` of each call's whole chain (prompt blocks, then output blocks), split again after the
+    prompt's ``floor(n / factor)`` coarse blocks: a coarse block straddling the boundary is an output block."""
+    if factor == 1:
+        return prompt, output
+    both = _gather(np.concatenate([prompt.hashes, output.hashes]),
+                   np.stack([prompt.offsets[:-1], output.offsets[:-1] + len(prompt.hashes)], 1).ravel(),
+                   np.stack([prompt.lengths, output.lengths], 1).ravel())
+    whole = coarsen(CallBlocks(both.hashes, both.offsets[::2]), factor)
+    n_prompt = prompt.lengths // factor
+    return (_gather(whole.hashes, whole.offsets[:-1], n_prompt),
+            _gather(whole.hashes, whole.offsets[:-1] + n_prompt, whole.lengths - n_prompt))
+
+
+def schedule(prompt: CallBlocks, output: CallBlocks, start_ns: np.ndarray,
+             end_ns: np.ndarray) -> tuple[CallBlocks, np.ndarray, np.ndarray]:
+    """The access sequence of calls that look up and insert their prompt blocks at ``start_ns`` and
+    insert their output blocks at ``end_ns``: segments in time order, at equal times an end before a
+    start, then in call order (calls without output blocks have no output segment). Returns the
+    segments, each segment's call, and each call's prompt segment."""
+    n = prompt.calls
+    outs = np.flatnonzero(output.lengths > 0)
+    call = np.concatenate([np.arange(n), outs])
+    is_prompt = np.concatenate([np.ones(n, np.int8), np.zeros(len(outs), np.int8)])
+    order = np.lexsort((call, is_prompt, np.concatenate([start_ns, end_ns[outs]])))
+    starts = np.concatenate([prompt.offsets[:-1], output.offsets[:-1][outs] + len(prompt.hashes)])
+    lens = np.concatenate([prompt.lengths, output.lengths[outs]])
+    segments = _gather(np.concatenate([prompt.hashes, output.hashes]), starts[order], lens[order])
+    position = np.empty(len(order), np.int64)
+    position[order] = np.arange(len(order))
+    return segments, call[order], position[:n]
 
 
 def consecutive_overlap(blocks: CallBlocks, predecessor: np.ndarray) -> np.ndarray:

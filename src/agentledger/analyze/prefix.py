@@ -2,9 +2,10 @@
 
 From each llm_call's chained block hashes (SPEC.md sections 6 and 11.14): the leading blocks a
 call shares with its request's previous call, with earlier calls of other requests, with an
-infinite cache and with an LRU cache of ``capacity`` blocks; the cached tokens each model
-predicts under vLLM's rules (full blocks only, the last prompt token always recomputed)
-against the ``cached_tokens`` the engine reported; and prefill time with vs. without prefix
+infinite cache and with an LRU cache of ``capacity`` blocks, which also hold the blocks of
+earlier calls' outputs (``output_block_hashes``, inserted when a call ends); the cached
+tokens each model predicts under vLLM's rules (full blocks only, the last prompt token
+always recomputed) against the ``cached_tokens`` the engine reported; and prefill time with vs. without prefix
 caching when traces of both are given. The cache simulation is in :mod:`.lru`.
 """
 
@@ -20,7 +21,7 @@ import polars as pl
 from ..errors import TraceError, UsageError
 from ..traceformat.hashing import DEFAULT_BLOCK_SIZE
 from .load import TraceRef, TraceSet
-from .lru import CallBlocks, coarsen, consecutive_overlap, simulate
+from .lru import CacheHits, CallBlocks, coarsen_with_output, consecutive_overlap, schedule, simulate
 from .output import Report, Section
 
 __all__ = ["MODELS", "Prefix", "trace_block_size", "prefix_calls", "prefix_stats", "report"]
@@ -31,8 +32,8 @@ _HEADERS = {"prompt_tokens": "prompt tok", "block_size_tokens": "block", "capaci
             "ideal_hit_rate": "ideal hit", "lru_hit_rate": "LRU hit", "reported_hit_rate": "reported hit",
             "mean_prefill_s": "prefill_s", "predicted_tokens": "predicted", "reported_tokens": "reported",
             "agreement_rate": "agree", "mean_abs_error_tokens": "mean |err|", "max_abs_error_tokens": "max |err|"}
-_COLS = ["event_id", "request_id", "start_ns", "prompt_tokens", "cached_tokens", "server_prefill_ns", "client_ttft_ns",
-         "prompt_block_hashes"]
+_COLS = ["event_id", "request_id", "start_ns", "end_ns", "prompt_tokens", "cached_tokens", "server_prefill_ns",
+         "client_ttft_ns", "prompt_block_hashes", "output_block_hashes"]
 
 
 @dataclass
@@ -76,6 +77,16 @@ def _hashes(col: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     return flat, np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
 
 
+def _hits(prompt: CallBlocks, output: CallBlocks, requests: np.ndarray, start_ns: np.ndarray, end_ns: np.ndarray,
+          capacity: int | None) -> CacheHits:
+    """Cache hits of each call's prompt, the caches also fed with the calls' output blocks at their ends."""
+    if not len(output.hashes):
+        return simulate(prompt, requests, capacity)
+    segments, call, at = schedule(prompt, output, start_ns, end_ns)
+    h = simulate(segments, requests[call], capacity)
+    return CacheHits(h.ideal[at], None if h.lru is None else h.lru[at], h.cross_request[at])
+
+
 def prefix_calls(ts: TraceSet, *, capacity_blocks: int | None = None, block_size: int | None = None,
                  notes: list[str] | None = None) -> pl.DataFrame:
     """Per llm_call, in start order per trace: its blocks and the leading blocks it shares
@@ -92,6 +103,8 @@ def prefix_calls(ts: TraceSet, *, capacity_blocks: int | None = None, block_size
     pred = llm.select(pl.when(pl.col("request_id").is_not_null())
                       .then(pl.col("_i").shift(1).over("trace", "request_id")).alias("p"))["p"]
     flat, offsets = _hashes(llm["prompt_block_hashes"])
+    out_flat, out_offsets = _hashes(llm["output_block_hashes"])
+    starts, ends = llm["start_ns"].to_numpy(), llm["end_ns"].to_numpy()
     req = llm["request_id"].fill_null(-1 - llm["_i"].cast(pl.Int64)).to_numpy()
     traces = llm["trace"].to_numpy()
     parts = []
@@ -101,17 +114,20 @@ def prefix_calls(ts: TraceSet, *, capacity_blocks: int | None = None, block_size
             raise TraceError(f"{t.path}: no llm_call has prompt_block_hashes; analyze prefix needs them "
                              "(capture with an engine that returns prompt token ids, e.g. vLLM)")
         size, factor, cap = _plan(t, block_size, capacity_blocks, notes)
-        blocks = coarsen(CallBlocks(flat[offsets[lo]:offsets[hi]], offsets[lo:hi + 1] - offsets[lo]), factor)
+        blocks, output = coarsen_with_output(
+            CallBlocks(flat[offsets[lo]:offsets[hi]], offsets[lo:hi + 1] - offsets[lo]),
+            CallBlocks(out_flat[out_offsets[lo]:out_offsets[hi]], out_offsets[lo:hi + 1] - out_offsets[lo]), factor)
         p = pred[lo:hi].fill_null(lo - 1).to_numpy().astype(np.int64) - lo
-        hits = simulate(blocks, req[lo:hi], cap)
+        hits = _hits(blocks, output, req[lo:hi], starts[lo:hi], ends[lo:hi], cap)
         parts.append(pl.DataFrame({
-            "blocks": blocks.lengths, "consecutive_blocks": consecutive_overlap(blocks, p),
+            "blocks": blocks.lengths, "output_blocks": output.lengths, "consecutive_blocks": consecutive_overlap(blocks, p),
             "cross_request_blocks": hits.cross_request, "ideal_blocks": hits.ideal,
             "lru_blocks": hits.lru if hits.lru is not None else pl.Series([None] * blocks.calls, dtype=pl.Int64),
             "block_size_tokens": np.full(blocks.calls, size), "capacity_blocks": [cap] * blocks.calls,
             "prefix_caching": [_flags(t).get("prefix_caching")] * blocks.calls,
         }, schema_overrides={"capacity_blocks": pl.Int64, "prefix_caching": pl.Boolean}))
-    per = pl.concat([llm.drop("_i", "prompt_block_hashes"), pl.concat(parts)], how="horizontal")
+    per = pl.concat([llm.drop("_i", "end_ns", "prompt_block_hashes", "output_block_hashes"), pl.concat(parts)],
+                    how="horizontal")
     bs, prompt = pl.col("block_size_tokens"), pl.col("prompt_tokens")
     cap_blocks = pl.when(prompt >= 1).then((prompt - 1) // bs).otherwise(0)  # vLLM recomputes the last token
     per = per.with_columns(

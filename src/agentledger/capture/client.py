@@ -4,8 +4,9 @@ Prompts are given as tagged segments; each segment's tokens are counted with the
 served model's tokenizer off the event loop, and the chat-template residual makes
 the categories sum exactly to the server's prompt tokens. Streaming gives the
 client-side first- and last-token times; vLLM's per-request metrics (queue,
-prefill, decode), cached tokens and prompt token ids (for block hashes) are read
-from the final chunks where the server sends them.
+prefill, decode), cached tokens, and the prompt's and first choice's token ids
+(for the prompt and output block hashes, SPEC.md section 6) are read from the
+chunks where the server sends them.
 """
 
 from __future__ import annotations
@@ -39,8 +40,31 @@ class Completion:
     texts: list[str] = field(default_factory=list)  # every choice, in index order (n > 1)
 
 
+@dataclass(slots=True)
+class _Tokens:
+    """Token ids a streamed response carried: the prompt's and the first choice's."""
+
+    prompt: list[int] | None = None
+    output: list[int] = field(default_factory=list)
+
+
 def _ms_to_ns(v: float | None) -> int | None:
     return None if v is None else int(round(v * 1e6))
+
+
+def _set_hashes(rec: LlmCall, prompt_ids: list[int], output_ids: list[int] | None, block_size: int) -> None:
+    """Fill ``rec``'s prompt and output block hashes (SPEC.md section 6) from token ids.
+
+    The engine computes (and so can cache) every prompt and completion token but the last
+    completion token, so the output blocks are the full blocks of ``prompt + output[:-1]``
+    beyond the prompt's. ``output_ids`` None (unknown) leaves the output hashes null, and so
+    does a count that differs from the server's ``completion_tokens`` (or no count)."""
+    n_prompt = len(prompt_ids) // block_size
+    if output_ids is None or len(output_ids) != rec.completion_tokens:
+        rec.prompt_block_hashes = block_hashes(prompt_ids, block_size)
+        return
+    packed = block_hashes(list(prompt_ids) + list(output_ids[:-1]), block_size)  # one chain over both
+    rec.prompt_block_hashes, rec.output_block_hashes = packed[: 8 * n_prompt], packed[8 * n_prompt :]
 
 
 class LLMClient:
@@ -128,6 +152,7 @@ class LLMClient:
                       role=role, model=self.model, temperature=temperature, top_p=top_p, max_tokens=max_tokens, n=n,
                       stop=stop, seed=seed)
         text_parts: list[list[str]] = [[] for _ in range(max(1, n))]
+        toks = _Tokens()
         t_first = None
         t0 = time.monotonic_ns()
         try:
@@ -142,18 +167,23 @@ class LLMClient:
                     if data == "[DONE]":
                         break
                     chunk = json.loads(data)
-                    if self._absorb(chunk, rec, text_parts, on_text) and t_first is None:
+                    if self._absorb(chunk, rec, text_parts, on_text, toks) and t_first is None:
                         t_first = time.monotonic_ns()
             rec.ok = True
         except (httpx.HTTPError, RuntimeError, json.JSONDecodeError, asyncio.TimeoutError) as exc:
             rec.ok, rec.error, rec.finish_reason = False, f"{type(exc).__name__}: {exc}", "error"
         except asyncio.CancelledError:
             rec.ok, rec.error, rec.finish_reason = False, "cancelled", "error"
+            if toks.prompt is not None:
+                _set_hashes(rec, toks.prompt, None, self._block)
             self._finish(rec, t0, time.monotonic_ns(), t_first, text_parts, messages, None)
             raise
         t_end = time.monotonic_ns()  # the call's end: what follows (token ids, counts) is bookkeeping
-        if rec.ok and rec.prompt_block_hashes is None and self._tokenize is not False:
-            await self._hashes_from_tokenize(rec, messages)
+        output_ids = toks.output if rec.ok else None  # a failed call's computed tokens are unknown
+        if toks.prompt is not None:
+            _set_hashes(rec, toks.prompt, output_ids, self._block)
+        elif rec.ok and self._tokenize is not False:
+            await self._hashes_from_tokenize(rec, messages, output_ids)
         counts = None
         if counts_task is not None:
             try:
@@ -164,7 +194,8 @@ class LLMClient:
         return Completion(rec.ok, texts[0], rec.finish_reason, eid, rec.prompt_tokens,
                           rec.completion_tokens, rec.cached_tokens, rec.error, texts)
 
-    async def _hashes_from_tokenize(self, rec: LlmCall, messages: list[dict[str, str]]) -> None:
+    async def _hashes_from_tokenize(self, rec: LlmCall, messages: list[dict[str, str]],
+                                    output_ids: list[int] | None) -> None:
         """Block hashes from the server's ``/tokenize`` (chat messages in, token ids out) when the
         response did not carry the prompt's token ids. Kept only when the count matches the usage."""
         try:
@@ -180,18 +211,20 @@ class LLMClient:
             ids = None
         if ids and (rec.prompt_tokens is None or len(ids) == rec.prompt_tokens):
             self._tokenize = True
-            rec.prompt_block_hashes = block_hashes(ids, self._block)
+            _set_hashes(rec, ids, output_ids or None, self._block)
 
     def _absorb(self, chunk: dict, rec: LlmCall, text_parts: list[list[str]],
-                on_text: Callable[[str], None] | None = None) -> bool:
-        """Fold one stream chunk into ``rec``; True when it carried output text."""
+                on_text: Callable[[str], None] | None = None, toks: _Tokens | None = None) -> bool:
+        """Fold one stream chunk into ``rec`` (token ids into ``toks``); True when it carried output text."""
         if rec.server_request_id is None and chunk.get("id"):
             rec.server_request_id = chunk["id"]
         ids = chunk.get("prompt_token_ids")
-        if ids and rec.prompt_block_hashes is None:
-            rec.prompt_block_hashes = block_hashes(ids, self._block)
+        if ids and toks is not None and toks.prompt is None:
+            toks.prompt = list(ids)
         got_text = False
         for choice in chunk.get("choices") or ():
+            if toks is not None and choice.get("token_ids") and not choice.get("index"):
+                toks.output.extend(choice["token_ids"])  # vLLM's return_token_ids: this chunk's new tokens
             delta = choice.get("delta") or {}
             if delta.get("content"):
                 i = choice.get("index") or 0

@@ -204,10 +204,10 @@ def run_capture(cfg: RunConfig, on_start: Callable[[int], None] | None = None,
         block = info.block_size_tokens or 16
         gpu = open_gpu_sampler(hz=cfg.gpu_hz)
         meta = RunMeta(
-            config={"agent": cfg.agent, "dataset": cfg.dataset, "model": model_name, "engine": info.to_dict(),
-                    "params": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()
-                               if k not in ("out", "overwrite")},
-                    "agent_settings": agent_meta, "dataset_info": _jsonable(dataset_meta)},
+            config=_jsonable({"agent": cfg.agent, "dataset": cfg.dataset, "model": model_name,
+                              "engine": info.to_dict(),
+                              "params": {k: v for k, v in asdict(cfg).items() if k not in ("out", "overwrite")},
+                              "agent_settings": agent_meta, "dataset_info": dataset_meta}),
             block_size_tokens=block, producer={"name": "agentledger", "version": __version__},
         )
         meta.gpus = gpu.describe() or meta.gpus
@@ -237,14 +237,21 @@ def run_capture(cfg: RunConfig, on_start: Callable[[int], None] | None = None,
             bench.close()
 
 
-def _jsonable(obj: Any) -> Any:
+def _jsonable(obj: Any, home: str | None = None) -> Any:
+    """Metadata as JSON values; paths under the user's home are written as ``~/...`` so a
+    published trace does not carry the recording machine's user folders."""
+    home = home if home is not None else str(Path.home())
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): _jsonable(v, home) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return [_jsonable(v, home) for v in obj]
+    if isinstance(obj, Path):
+        obj = str(obj)
+    if isinstance(obj, str):
+        return "~" + obj[len(home):] if home not in ("", "/") and obj.startswith(home + "/") else obj
+    if obj is None or isinstance(obj, (int, float, bool)):
         return obj
-    return str(obj)
+    return _jsonable(str(obj), home)
 
 
 async def _main(cfg, info, model_name, tasks, writer, count, block, on_start, on_done, on_task=None,

@@ -69,6 +69,7 @@ class LlmCall(_Event):
     client_e2e_ns: int | None = None
     server_request_id: str | None = None
     prompt_block_hashes: bytes | list[int] | None = None  # bytes: little-endian uint64s
+    output_block_hashes: bytes | list[int] | None = None  # as prompt_block_hashes (format 1.1)
     prompt_text: str | None = None  # full text; the writer stores it as a delta
     output_text: str | None = None
 

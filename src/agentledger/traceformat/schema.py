@@ -28,11 +28,11 @@ __all__ = [
 
 FORMAT_NAME = "agentledger-trace"
 FORMAT_MAJOR = 1
-FORMAT_MINOR = 0
+FORMAT_MINOR = 1
 FORMAT_VERSION = f"{FORMAT_MAJOR}.{FORMAT_MINOR}"
 
 KINDS: tuple[str, ...] = ("request", "llm_call", "tool_call", "gpu_sample", "engine_sample")
-"""Event kinds of format 1.0, in the order their batches appear in a compacted file."""
+"""Event kinds of format 1.x, in the order their batches appear in a compacted file."""
 
 COMMON = "*"  # marker: the column belongs to every kind
 
@@ -110,6 +110,7 @@ FIELDS: tuple[Field, ...] = (
     _f("client_e2e_ns", _I64, _LLM, "Client-measured time from submit to the last token (= end_ns - start_ns when ok)."),
     _f("server_request_id", _STR, _LLM, "Request id the server assigned, to join with server logs."),
     _f("prompt_block_hashes", pa.list_(pa.uint64()), _LLM, "Chained hashes of the prompt's full token blocks (`block_size_tokens` in metadata): hash[i] = H(hash[i-1], tokens of block i)."),
+    _f("output_block_hashes", pa.list_(pa.uint64()), _LLM, "Chained hashes continuing `prompt_block_hashes` over the first choice's completion: the full blocks of prompt plus completion tokens the engine computed (all but the last completion token) beyond the prompt's full blocks (format 1.1; null where unknown)."),
     # -- tool_call -------------------------------------------------------------------
     _f("tool_name", _STR, _TOOL, "Tool name (search, lookup, click, calculate, run_tests, ...).", required=True),
     _f("tool_backend", _STR, _TOOL, "Where the tool ran: local_index, live_api, sandbox, web_server, local."),

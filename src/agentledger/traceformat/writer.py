@@ -34,7 +34,7 @@ from .text import PromptDeltaEncoder
 __all__ = ["TraceWriter", "row_fields"]
 
 _FILLED_BY_WRITER = ("run_id", "kind")
-_HASHES = "prompt_block_hashes"
+_HASHES = ("prompt_block_hashes", "output_block_hashes")  # packed uint64 bytes or lists of ints
 _PROMPT_TEXT_COLS = ("prompt_text_delta", "prompt_text_base_event_id", "prompt_text_prefix_chars")
 
 
@@ -43,7 +43,7 @@ def row_fields(kind: str, *, text: bool = True) -> tuple[str, ...]:
     return tuple(c for c in kind_columns(kind, text=text) if c not in _FILLED_BY_WRITER)
 
 
-def _hash_column(values: Sequence[Any]) -> pa.Array:
+def _hash_column(values: Sequence[Any], name: str = _HASHES[0]) -> pa.Array:
     """Block-hash lists from packed little-endian uint64 bytes (fast) or lists of ints."""
     n = len(values)
     mask = None
@@ -57,7 +57,7 @@ def _hash_column(values: Sequence[Any]) -> pa.Array:
         data = b"".join(values)
     lengths = np.fromiter(map(len, values), dtype=np.int64, count=n)
     if np.any(lengths % 8):
-        raise TraceError("prompt_block_hashes must be packed uint64s (a multiple of 8 bytes), or lists of ints")
+        raise TraceError(f"{name} must be packed uint64s (a multiple of 8 bytes), or lists of ints")
     offsets = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(lengths // 8, out=offsets[1:])
     flat = pa.Array.from_buffers(pa.uint64(), len(data) // 8, [None, pa.py_buffer(data)])
@@ -313,8 +313,8 @@ class TraceWriter:
                 arrays.append(pa.repeat(pa.scalar(kind, pa.string()), n))
             elif name not in columns:
                 arrays.append(self._nulls(name, n))
-            elif name == _HASHES:
-                arrays.append(_hash_column(columns[name]))
+            elif name in _HASHES:
+                arrays.append(_hash_column(columns[name], name))
             else:
                 arrays.append(_column(columns[name], f.type))
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema)

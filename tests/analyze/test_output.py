@@ -45,3 +45,15 @@ def test_report_without_chart_refuses_chart(tmp_path, capsys):
     emit(r)
     out = capsys.readouterr().out
     assert "Demo" in out and "llm_calls[x]" in out and "2.0" in out  # brackets are text, not markup
+
+
+def test_charts_with_more_than_5000_rows_are_written(tmp_path):
+    import altair as alt
+    import polars as pl
+
+    from agentledger.analyze.output import write_chart
+
+    data = pl.DataFrame({"x": list(range(12_000)), "y": [i % 7 for i in range(12_000)]})
+    chart = alt.Chart(data).mark_line().encode(x="x:Q", y="y:Q")
+    write_chart(chart, tmp_path / "big.svg")
+    assert (tmp_path / "big.svg").read_text().startswith("<svg")

@@ -68,12 +68,20 @@ def check_chart_path(path: Path | None) -> None:
         raise UsageError(f"--chart {path}: folder {path.parent} does not exist; create it or choose another path")
 
 
+def chart_spec(chart: Any) -> dict[str, Any]:
+    """The chart's Vega-Lite spec, with its data inline however many rows it has."""
+    import altair as alt
+
+    with alt.data_transformers.disable_max_rows():  # scoped: altair's 5,000-row guard is for notebooks
+        return chart.to_dict()
+
+
 def write_chart(chart: Any, path: Path) -> None:
     """Write an altair chart to ``path`` as HTML, PNG or SVG (by extension)."""
     import vl_convert as vlc
 
     check_chart_path(path)
-    spec = chart.to_dict()
+    spec = chart_spec(chart)
     ext = path.suffix.lower()
     if ext == ".html":
         path.write_text(vlc.vegalite_to_html(spec, bundle=True), encoding="utf-8")

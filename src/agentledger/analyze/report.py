@@ -18,7 +18,7 @@ import polars as pl
 from .. import __version__
 from ..errors import AgentledgerError, UsageError
 from .load import TraceSet
-from .output import Report, Section, format_value
+from .output import Report, Section, chart_spec, format_value
 
 __all__ = ["ENTRIES", "MAX_ROWS", "HtmlReport", "check_out", "build_html", "write_report"]
 
@@ -79,7 +79,7 @@ def _svg(rep: Report) -> str:
     if rep.chart is None:
         return ""
     try:
-        svg = vlc.vegalite_to_svg(rep.chart().to_dict())
+        svg = vlc.vegalite_to_svg(chart_spec(rep.chart()))
     except (MaxRowsError, ValueError, RuntimeError) as exc:  # a chart that cannot be drawn leaves its tables in place
         return f"<p class='note'>chart not drawn: {html.escape(str(exc).splitlines()[0])}</p>"
     return f"<div class='chart'>{svg}</div>"

@@ -42,7 +42,7 @@ class ColumnListRecorder:
 
     def __init__(self, path: Path, names: tuple[str, ...], flush_rows: int = 65_536):
         self.names = names
-        self.types = [pa.list_(pa.uint64()) if n == "prompt_block_hashes" else field_by_name(n).type for n in names]
+        self.types = [pa.list_(pa.uint64()) if n in HASH_COLUMNS else field_by_name(n).type for n in names]
         self.lists = [[] for _ in names]
         self.flush_rows = flush_rows
         self.schema = pa.schema([pa.field(n, t) for n, t in zip(names, self.types, strict=False)])
@@ -70,6 +70,9 @@ class ColumnListRecorder:
         self.sink.close()
 
 
+HASH_COLUMNS = ("prompt_block_hashes", "output_block_hashes")
+
+
 def llm_pool(n: int = 4096, *, packed: bool = True) -> list[tuple]:
     """Distinct, realistic llm_call rows (1.5-2.6 k-token prompts: 94-160 block hashes each)."""
     names = row_fields("llm_call", text=False)
@@ -77,16 +80,20 @@ def llm_pool(n: int = 4096, *, packed: bool = True) -> list[tuple]:
     pool = []
     for i in range(n):
         prompt = 1500 + (i % 8) * 150
-        hashes = block_hashes([rng.randrange(50_000) for _ in range(prompt)], 16)
+        completion = rng.randrange(20, 200)
+        ids = [rng.randrange(50_000) for _ in range(prompt + completion)]
+        all_hashes = block_hashes(ids[: prompt + completion - 1], 16)
+        hashes, out_hashes = all_hashes[: prompt // 16 * 8], all_hashes[prompt // 16 * 8:]
         d = dict(event_id=i, request_id=i // 8, parent_event_id=i // 8, start_ns=i * 10**6, end_ns=i * 10**6 + 5 * 10**8,
                  iteration=i % 8, ok=True, error=None, role="actor", model="SmolLM2-135M-Instruct", temperature=0.7,
                  top_p=1.0, max_tokens=256, n=1, stop=["\nObservation"], seed=None, finish_reason="stop",
-                 prompt_tokens=prompt, completion_tokens=rng.randrange(20, 200), cached_tokens=prompt - 150,
+                 prompt_tokens=prompt, completion_tokens=completion, cached_tokens=prompt - 150,
                  tokens_instruction=300, tokens_few_shot=1100, tokens_user=50, tokens_llm_history=(i % 8) * 40,
                  tokens_tool_history=(i % 8) * 110, tokens_template=0, server_queue_ns=rng.randrange(10**6),
                  server_prefill_ns=rng.randrange(10**8), server_decode_ns=rng.randrange(10**9),
                  client_ttft_ns=rng.randrange(10**8), client_e2e_ns=rng.randrange(10**9),
-                 server_request_id=f"chatcmpl-{i:08x}", prompt_block_hashes=hashes if packed else hashes_to_list(hashes))
+                 server_request_id=f"chatcmpl-{i:08x}", prompt_block_hashes=hashes if packed else hashes_to_list(hashes),
+                 output_block_hashes=out_hashes if packed else hashes_to_list(out_hashes))
         pool.append(tuple(d[c] for c in names))
     return pool
 
@@ -94,7 +101,7 @@ def llm_pool(n: int = 4096, *, packed: bool = True) -> list[tuple]:
 def bench_write(tmp: Path, n_events: int) -> dict:
     names = row_fields("llm_call", text=False)
     pool = llm_pool()
-    pool_lists = [r[:-1] + (hashes_to_list(r[-1]),) for r in pool]
+    pool_lists = [r[:-2] + (hashes_to_list(r[-2]), hashes_to_list(r[-1])) for r in pool]
     mask = len(pool) - 1
     gc.collect()
     # agentledger writer, fast path

@@ -48,6 +48,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_traceformat.py
+	$(PY) benchmarks/bench_recording.py
+	$(PY) benchmarks/bench_analyze.py
+	$(PY) benchmarks/bench_prefix.py
+	$(PY) benchmarks/bench_vllm_crosscheck.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

@@ -13,11 +13,10 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from ..agents.base import Agent, AgentContext, Episode
 from ..agents.prompt import Segment
-from ..datasets.base import Benchmark, Task
+from ..datasets.base import Benchmark, Task, TaskEnv
 from ..traceformat import Request, TraceWriter
 from .client import Completion, LLMClient
 from .tools import ToolRunner
@@ -53,12 +52,10 @@ class _TaskLLM:
 
 
 class _TaskTools:
-    def __init__(self, runner: ToolRunner, env: Any, bench: Benchmark, request_id: int) -> None:
-        self._runner, self._env, self._rid = runner, env, request_id
+    def __init__(self, runner: ToolRunner, env: TaskEnv, request_id: int) -> None:
+        self._runner, self._rid = runner, request_id
         self._tools = {k.lower(): v for k, v in env.tools.items()}
-        backends = getattr(env, "tool_backends", None) or {}
-        default = getattr(bench, "tool_backend", "local")
-        self._backend = {k.lower(): backends.get(k, default) for k in env.tools}
+        self._backend = {k.lower(): env.tool_backends.get(k, "local") for k in env.tools}
 
     async def __call__(self, name: str, argument: str, *, parent: int | None, iteration: int | None = None):
         key = name.strip().lower()
@@ -89,7 +86,7 @@ class TaskRunner:
         ctx = AgentContext(
             task=task, env=env, dataset=self.dataset,
             llm=_TaskLLM(self.client, rid, self.constrained, self.seed, self.on_call),
-            tool=_TaskTools(self.tools, env, self.bench, rid),
+            tool=_TaskTools(self.tools, env, rid),
             evaluate=lambda answer: self.bench.score(task, answer, env), request_event_id=rid)
         error = None
         try:
@@ -103,10 +100,11 @@ class TaskRunner:
         if error is None and episode.outcome != "error":
             try:
                 s = await self.bench.score(task, episode.answer, env)
-                score = s.value
-                outcome = outcome or ("correct" if s.correct else "incorrect")
-            except NotImplementedError:
-                outcome = outcome or "unscored"
+                if s is None:
+                    outcome = outcome or "unscored"
+                else:
+                    score = s.value
+                    outcome = outcome or ("correct" if s.correct else "incorrect")
             except Exception as exc:
                 error, outcome = f"scoring failed: {type(exc).__name__}: {exc}", "error"
         try:

@@ -126,8 +126,7 @@ async def _run_tasks(cfg, tasks, client, writer, count, on_done, on_task=None, d
 
 async def _run_agent(cfg, agent, bench, tasks, client, writer, count, on_call, on_task=None,
                      down=None) -> list[float]:
-    if hasattr(bench, "warm_up"):  # start tool workers before the clock matters (MATH's sympy)
-        await bench.warm_up()
+    await bench.warm_up()  # tool workers (MATH's sympy) start before the clock matters
     tools = ToolRunner(writer, count, default_timeout_s=cfg.tool_timeout_s, record_text=cfg.text)
     runner = TaskRunner(agent, bench, cfg.dataset, client, tools, writer, constrained=cfg.constrained,
                         seed=cfg.seed, task_timeout_s=cfg.task_timeout_s, on_call=on_call)
@@ -233,7 +232,7 @@ def run_capture(cfg: RunConfig, on_start: Callable[[int], None] | None = None,
     finally:
         if engine is not None:
             engine.stop()
-        if bench is not None and hasattr(bench, "close"):
+        if bench is not None:
             bench.close()
 
 

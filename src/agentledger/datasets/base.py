@@ -19,6 +19,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from ..errors import DataError
@@ -48,9 +49,12 @@ class Score:
 
 
 class TaskEnv(ABC):
-    """The tools of one task. ``tools`` maps the action name the agent writes to its callable."""
+    """The tools of one task. ``tools`` maps the action name the agent writes to its callable;
+    ``tool_backends`` names where a tool's answers come from (the trace's ``tool_backend``),
+    ``"local"`` for any tool it does not list."""
 
     tools: Mapping[str, Tool]
+    tool_backends: Mapping[str, str] = MappingProxyType({})
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release what the env holds (sessions, temp dirs)."""
@@ -71,15 +75,21 @@ class Benchmark(ABC):
         """A fresh tool environment for one task."""
 
     @abstractmethod
-    async def score(self, task: Task, answer: str, env: TaskEnv | None = None) -> Score:
-        """Score the agent's final answer for ``task``."""
+    async def score(self, task: Task, answer: str, env: TaskEnv | None = None) -> Score | None:
+        """Score the agent's final answer for ``task``; None for a benchmark without references."""
 
     def describe(self) -> Mapping[str, Any]:
         """What the trace metadata should say about the data used (files, counts, catalog)."""
         return {"name": self.name}
 
+    async def warm_up(self) -> None:  # noqa: B027 - optional hook
+        """Start what the tools need (worker processes) before the run's clock matters."""
+
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release shared resources (servers, indexes)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release shared resources from synchronous code (after the event loop has ended)."""
 
 
 def resolve_data_path(

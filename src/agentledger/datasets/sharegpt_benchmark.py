@@ -36,8 +36,8 @@ class ShareGPT(Benchmark):
     def new_env(self, task: Task) -> TaskEnv:
         return _NoTools()
 
-    async def score(self, task: Task, answer: str, env: TaskEnv | None = None) -> Score:
-        raise NotImplementedError("ShareGPT has no reference answers to score against")
+    async def score(self, task: Task, answer: str, env: TaskEnv | None = None) -> Score | None:
+        return None  # conversations have a recorded reply, not a reference answer: unscored
 
     def describe(self) -> Mapping[str, Any]:
         return {"name": self.name, "summary": self._summary}

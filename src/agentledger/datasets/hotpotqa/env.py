@@ -100,6 +100,7 @@ class HotpotQAEnv(TaskEnv):
         self._hits: list[str] = []
         self._next = 0
         self.tools = MappingProxyType({"search": self.search, "lookup": self.lookup})
+        self.tool_backends = MappingProxyType(dict.fromkeys(self.tools, self.backend))
 
     async def search(self, argument: str) -> str:
         entity = parse_argument(argument)

@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import random
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -73,8 +74,24 @@ class ColumnListRecorder:
 HASH_COLUMNS = ("prompt_block_hashes", "output_block_hashes")
 
 
-def llm_pool(n: int = 4096, *, packed: bool = True) -> list[tuple]:
-    """Distinct, realistic llm_call rows (1.5-2.6 k-token prompts: 94-160 block hashes each)."""
+def agent_pool(requests: int = 512) -> list[tuple]:
+    """llm_call rows of an agent run (the default workload).
+
+    ``requests`` ReAct-shaped requests of 8 calls each, interleaved as concurrent tasks
+    write them: prompts of 1.5-2.6 k tokens share the instruction and few-shot prefix
+    and grow by their history, so their chained block hashes (94-160 per call, plus 2-3
+    output block hashes) repeat prefixes the way a real capture's do.
+    """
+    names = row_fields("llm_call", text=False)
+    ids = iter(range(10**9))
+    spec = SyntheticSpec(requests=requests, iterations=8, text=False, gpu_hz=1e-9)
+    calls = [r for r in agent_events(spec, lambda: next(ids)) if isinstance(r, LlmCall)]
+    calls.sort(key=lambda c: (c.iteration, c.request_id))
+    return [tuple(getattr(c, n) for n in names) for c in calls]
+
+
+def random_pool(n: int = 4096) -> list[tuple]:
+    """Distinct llm_call rows whose block hashes share nothing (the stress case: incompressible hashes)."""
     names = row_fields("llm_call", text=False)
     rng = random.Random(0)
     pool = []
@@ -92,50 +109,69 @@ def llm_pool(n: int = 4096, *, packed: bool = True) -> list[tuple]:
                  tokens_tool_history=(i % 8) * 110, tokens_template=0, server_queue_ns=rng.randrange(10**6),
                  server_prefill_ns=rng.randrange(10**8), server_decode_ns=rng.randrange(10**9),
                  client_ttft_ns=rng.randrange(10**8), client_e2e_ns=rng.randrange(10**9),
-                 server_request_id=f"chatcmpl-{i:08x}", prompt_block_hashes=hashes if packed else hashes_to_list(hashes),
-                 output_block_hashes=out_hashes if packed else hashes_to_list(out_hashes))
+                 server_request_id=f"chatcmpl-{i:08x}", prompt_block_hashes=hashes, output_block_hashes=out_hashes)
         pool.append(tuple(d[c] for c in names))
     return pool
 
 
-def bench_write(tmp: Path, n_events: int) -> dict:
-    names = row_fields("llm_call", text=False)
-    pool = llm_pool()
-    pool_lists = [r[:-2] + (hashes_to_list(r[-2]), hashes_to_list(r[-1])) for r in pool]
-    mask = len(pool) - 1
+def _rate_emit(path: Path, pool: list[tuple], n_events: int) -> float:
+    """events/s through ``TraceWriter.emit``, from opening the file to the footer written."""
     gc.collect()
-    # agentledger writer, fast path
     t0 = time.perf_counter()
-    w = TraceWriter(tmp / "w.arrow", text=False)
-    emit = w.emit
+    w = TraceWriter(path, text=False, overwrite=True)
+    emit, k = w.emit, len(pool)
     for i in range(n_events):
-        emit("llm_call", pool[i & mask])
+        emit("llm_call", pool[i % k])
     w.close()
-    ours = n_events / (time.perf_counter() - t0)
-    # agentledger writer, record objects (what capture uses)
-    records = []
-    for r in pool[:1024]:
-        rec = LlmCall(**{k: v for k, v in zip(names, r, strict=False) if k != "event_id"})
-        records.append(rec)
-    n_rec = n_events // 4
+    return n_events / (time.perf_counter() - t0)
+
+
+def _rate_reference(path: Path, pool_lists: list[tuple], n_events: int) -> float:
+    names = row_fields("llm_call", text=False)
+    gc.collect()
     t0 = time.perf_counter()
-    w = TraceWriter(tmp / "r.arrow", text=False)
-    for i in range(n_rec):
+    ref = ColumnListRecorder(path, names)
+    k = len(pool_lists)
+    for i in range(n_events):
+        ref.record(pool_lists[i % k])
+    ref.close()
+    return n_events / (time.perf_counter() - t0)
+
+
+def _rate_records(path: Path, pool: list[tuple], n_events: int) -> float:
+    """events/s through ``TraceWriter.write`` with ``LlmCall`` records (what capture hands over)."""
+    names = row_fields("llm_call", text=False)
+    records = [LlmCall(**{k: v for k, v in zip(names, r, strict=True) if k != "event_id"}) for r in pool[:1024]]
+    gc.collect()
+    t0 = time.perf_counter()
+    w = TraceWriter(path, text=False, overwrite=True)
+    for i in range(n_events):
         rec = records[i & 1023]
         rec.event_id = None
         w.write(rec)
     w.close()
-    ours_rec = n_rec / (time.perf_counter() - t0)
-    # reference: per-column lists
-    gc.collect()
-    t0 = time.perf_counter()
-    ref = ColumnListRecorder(tmp / "ref.arrow", names)
-    for i in range(n_events):
-        ref.record(pool_lists[i & mask])
-    ref.close()
-    naive = n_events / (time.perf_counter() - t0)
-    return {"events": n_events, "agentledger_emit_per_s": ours, "agentledger_write_record_per_s": ours_rec,
-            "column_lists_per_s": naive, "ratio": ours / naive}
+    return n_events / (time.perf_counter() - t0)
+
+
+def bench_write(tmp: Path, n_events: int, rounds: int = 3) -> dict:
+    """Median of ``rounds`` alternating runs of each recorder, after a warm-up of each."""
+    out: dict = {"events": n_events, "rounds": rounds}
+    for name, pool in (("agent", agent_pool()), ("random_hashes", random_pool())):
+        pool_lists = [r[:-2] + (hashes_to_list(r[-2]), hashes_to_list(r[-1])) for r in pool]
+        _rate_emit(tmp / "warm.arrow", pool, 20_000)  # first use: imports and kernels, in both
+        _rate_reference(tmp / "warm.arrow", pool_lists, 20_000)
+        ours, ref = [], []
+        for _ in range(rounds):
+            ours.append(_rate_emit(tmp / "w.arrow", pool, n_events))
+            ref.append(_rate_reference(tmp / "ref.arrow", pool_lists, n_events))
+        out[name] = {"agentledger_emit_per_s": statistics.median(ours), "column_lists_per_s": statistics.median(ref),
+                     "agentledger_emit_runs": ours, "column_lists_runs": ref,
+                     "ratio": statistics.median(ours) / statistics.median(ref),
+                     "bytes_per_event": (tmp / "w.arrow").stat().st_size / n_events}
+        if name == "agent":
+            recs = [_rate_records(tmp / "r.arrow", pool, n_events // 4) for _ in range(rounds)]
+            out[name]["agentledger_write_record_per_s"] = statistics.median(recs)
+    return out
 
 
 # -- 2. scan ------------------------------------------------------------------------------------
@@ -211,16 +247,17 @@ def bench_size(tmp: Path, requests: int) -> dict:
         return path.stat().st_size
 
     def as_dict(c: LlmCall, *, hashes=True, text=False) -> dict:
-        d = {k: getattr(c, k) for k in names if k != "prompt_block_hashes"}
+        d = {k: getattr(c, k) for k in names if k not in HASH_COLUMNS}
         d["kind"] = "llm_call"
         if hashes:
-            d["prompt_block_hashes"] = hashes_to_list(c.prompt_block_hashes)
+            for k in HASH_COLUMNS:
+                d[k] = hashes_to_list(getattr(c, k))
         if text:
             d["prompt_text"], d["output_text"] = c.prompt_text, c.output_text
         return {k: v for k, v in d.items() if v is not None}
 
     def no_hashes(c):
-        return LlmCall(**{**{k: getattr(c, k) for k in c.__slots__}, "prompt_block_hashes": None})
+        return LlmCall(**{**{k: getattr(c, k) for k in c.__slots__}, "prompt_block_hashes": None, "output_block_hashes": None})
 
     all_cols = trace_bytes(tmp / "s_all.arrow", False)
     scalars = trace_bytes(tmp / "s_scalar.arrow", False, no_hashes)
@@ -271,9 +308,12 @@ def main() -> None:
     t = Table(title="trace format: measured side by side")
     for c in ("measure", "agentledger", "reference", "ratio", "target"):
         t.add_column(c)
-    t.add_row("write, llm_call events/s (emit)", f"{wr['agentledger_emit_per_s']:,.0f}", f"{wr['column_lists_per_s']:,.0f} column lists",
-              f"{wr['ratio']:.2f}x", ">= 1,000,000/s")
-    t.add_row("write, llm_call events/s (records)", f"{wr['agentledger_write_record_per_s']:,.0f}", "", "", "")
+    a_w, r_w = wr["agent"], wr["random_hashes"]
+    t.add_row("write, llm_call events/s (emit), agent-shaped", f"{a_w['agentledger_emit_per_s']:,.0f}",
+              f"{a_w['column_lists_per_s']:,.0f} column lists", f"{a_w['ratio']:.1f}x", ">= 1,000,000/s")
+    t.add_row("write, llm_call events/s (emit), unshared hashes", f"{r_w['agentledger_emit_per_s']:,.0f}",
+              f"{r_w['column_lists_per_s']:,.0f} column lists", f"{r_w['ratio']:.1f}x", "(stress case)")
+    t.add_row("write, llm_call events/s (LlmCall records)", f"{a_w['agentledger_write_record_per_s']:,.0f}", "", "", "")
     t.add_row(f"filter llm_call of {sc['events']:,} events", f"{sc['arrow_scan_s']:.3f} s lazy scan", f"{sc['jsonl_stdlib_s']:.1f} s JSONL stdlib",
               f"{sc['ratio']:.0f}x faster", ">= 50x")
     a, s, x = sz["all_columns"], sz["scalar_columns"], sz["with_text"]
@@ -285,6 +325,8 @@ def main() -> None:
               f"{x['trace_full_text']:.0f} full text / {x['jsonl']:.0f} JSONL / {x['jsonl_zstd']:.0f} JSONL+zstd",
               f"{x['trace_delta'] / x['trace_full_text']:.3f} / {x['trace_delta'] / x['jsonl']:.3f}", "not dominated by history")
     con.print(t)
+    con.print(f"write: median of {wr['rounds']} alternating runs of {wr['events']:,} events each, after a warm-up; "
+              f"runs: " + "; ".join(f"{k} {[round(x) for x in wr[k]['agentledger_emit_runs']]}" for k in ("agent", "random_hashes")))
     con.print(f"size workload: {sz['llm_calls']:,} agent-shaped llm_calls, mean prompt {sz['mean_prompt_tokens']:.0f} tokens, 8 iterations/request")
     if args.json:
         args.json.write_text(json.dumps({"machine": machine, "write": wr, "scan": sc, "size": sz}, indent=2))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import signal
 from pathlib import Path
 
 import pytest
@@ -173,6 +174,14 @@ def test_timeout_score_is_a_fail(tasks: dict):
     score = run(quick.score(tasks["HumanEval/0"], "    while True:\n        pass\n"))
     assert not score.correct and score.detail["timed_out"] == 1.0
     assert 1.0 <= score.detail["sandbox_wall_s"] < 3.0
+
+
+def test_the_cpu_limit_striking_first_is_a_timeout_too():
+    # the CPU limit equals the wall limit, so a busy loop may be stopped by either; both are a timeout
+    res = Sandbox(SandboxLimits(timeout_s=1.0))._result(b"", 0, b"", -signal.SIGXCPU, False, 1.0)
+    assert res.status == "timeout" and "CPU time limit of 1 s" in res.error
+    crashed = Sandbox(SandboxLimits(timeout_s=1.0))._result(b"", 0, b"", -signal.SIGKILL, False, 0.2)
+    assert crashed.status == "crashed" and "SIGKILL" in crashed.error
 
 
 # --------------------------------------------------------------------------- run_tests tool

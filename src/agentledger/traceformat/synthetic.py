@@ -3,7 +3,7 @@
 Each request runs ``iterations`` LLM calls whose prompts grow: a fixed
 instruction and few-shot prefix shared by every request, the task, then the
 history of earlier thoughts and observations. Each call is followed by a tool
-call. Token ids, block hashes and prompt text follow the same structure, so
+call. Token ids, prompt and output block hashes and prompt text follow the same structure, so
 prefix overlap, text deltas and compression behave as in a real capture.
 """
 
@@ -64,7 +64,7 @@ def agent_events(spec: SyntheticSpec, new_id, now_ns: int = 0) -> Iterator[_Even
             prompt = len(ids)
             cached = (spec.instruction_tokens + spec.few_shot_tokens) if r else 0
             if it:
-                cached = prompt - spec.thought_tokens - spec.observation_tokens
+                cached = prompt - spec.observation_tokens - 1  # the last call computed its prompt and thought but one
             cached -= cached % spec.block_size
             llm_hist = it * spec.thought_tokens
             tool_hist = it * spec.observation_tokens
@@ -73,6 +73,9 @@ def agent_events(spec: SyntheticSpec, new_id, now_ns: int = 0) -> Iterator[_Even
             decode_ns = spec.thought_tokens * rng.randrange(8_000_000, 12_000_000)
             e2e = queue_ns + prefill_ns + decode_ns + 300_000
             out_text = _text(rng, spec.thought_tokens) if spec.text else None
+            growth = _tokens(rng, spec.thought_tokens + spec.observation_tokens)  # the thought, then the observation
+            prompt_hashes = block_hashes(ids, spec.block_size)
+            computed = block_hashes(ids + growth[: spec.thought_tokens - 1], spec.block_size)  # all but the last output token
             yield LlmCall(
                 event_id=eid, request_id=rid, parent_event_id=rid, start_ns=t, end_ns=t + e2e, iteration=it,
                 role="actor", model="SmolLM2-135M-Instruct", temperature=0.0, top_p=1.0, max_tokens=256, n=1,
@@ -83,7 +86,8 @@ def agent_events(spec: SyntheticSpec, new_id, now_ns: int = 0) -> Iterator[_Even
                 tokens_template=prompt - spec.instruction_tokens - spec.few_shot_tokens - spec.user_tokens - llm_hist - tool_hist,
                 server_queue_ns=queue_ns, server_prefill_ns=prefill_ns, server_decode_ns=decode_ns,
                 client_ttft_ns=queue_ns + prefill_ns + 200_000, client_e2e_ns=e2e,
-                server_request_id=f"chatcmpl-{eid}", prompt_block_hashes=block_hashes(ids, spec.block_size),
+                server_request_id=f"chatcmpl-{eid}", prompt_block_hashes=prompt_hashes,
+                output_block_hashes=computed[len(prompt_hashes):],
                 prompt_text=text, output_text=out_text,
             )
             t += e2e
@@ -102,7 +106,7 @@ def agent_events(spec: SyntheticSpec, new_id, now_ns: int = 0) -> Iterator[_Even
                                 gpu_uuid="GPU-synthetic", gpu_power_w=120.0 + rng.random() * 200,
                                 gpu_energy_j=next_sample / 1e9 * 200.0, gpu_util_pct=rng.random() * 100)
                 next_sample += int(1e9 / spec.gpu_hz)
-            ids = ids + _tokens(rng, spec.thought_tokens + spec.observation_tokens)
+            ids = ids + growth
             if spec.text:
                 text = text + " " + out_text + "\nObservation: " + obs
         yield Request(event_id=rid, request_id=rid, start_ns=t_req, end_ns=t, item_id=f"item-{r}",

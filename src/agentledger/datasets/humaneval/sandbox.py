@@ -89,7 +89,7 @@ class AssertFailure:
 
 @dataclass(frozen=True, slots=True)
 class SandboxResult:
-    """``status``: passed, failed (asserts), error (exception), timeout, or crashed (no verdict came back)."""
+    """``status``: passed, failed (asserts), error (exception), timeout (wall clock or CPU limit), or crashed."""
 
     status: str
     asserts_total: int
@@ -219,6 +219,8 @@ class Sandbox:
         total = 0
         if timed_out:
             status, error = "timeout", f"timed out after {self.limits.timeout_s:g} s; the process group was killed"
+        elif verdict is None and code == -signal.SIGXCPU:  # the CPU limit (= the wall limit) came first
+            status, error = "timeout", _why_no_verdict(code, self.limits)
         elif verdict is None:
             status, error = "crashed", _why_no_verdict(code, self.limits)
         else:

@@ -34,7 +34,7 @@ from agentledger.traceformat.hashing import block_hashes, hashes_to_list
 from agentledger.traceformat.schema import field_by_name
 from agentledger.traceformat.synthetic import SyntheticSpec, agent_events
 
-con = Console()
+con = Console(width=max(Console().width, 140))  # the table stays readable when piped to a file
 
 
 # -- 1. write rate ------------------------------------------------------------------------
@@ -118,7 +118,7 @@ def _rate_emit(path: Path, pool: list[tuple], n_events: int) -> float:
     """events/s through ``TraceWriter.emit``, from opening the file to the footer written."""
     gc.collect()
     t0 = time.perf_counter()
-    w = TraceWriter(path, text=False, overwrite=True)
+    w = TraceWriter(path, text=False)
     emit, k = w.emit, len(pool)
     for i in range(n_events):
         emit("llm_call", pool[i % k])
@@ -144,7 +144,7 @@ def _rate_records(path: Path, pool: list[tuple], n_events: int) -> float:
     records = [LlmCall(**{k: v for k, v in zip(names, r, strict=True) if k != "event_id"}) for r in pool[:1024]]
     gc.collect()
     t0 = time.perf_counter()
-    w = TraceWriter(path, text=False, overwrite=True)
+    w = TraceWriter(path, text=False)
     for i in range(n_events):
         rec = records[i & 1023]
         rec.event_id = None
@@ -158,18 +158,21 @@ def bench_write(tmp: Path, n_events: int, rounds: int = 3) -> dict:
     out: dict = {"events": n_events, "rounds": rounds}
     for name, pool in (("agent", agent_pool()), ("random_hashes", random_pool())):
         pool_lists = [r[:-2] + (hashes_to_list(r[-2]), hashes_to_list(r[-1])) for r in pool]
-        _rate_emit(tmp / "warm.arrow", pool, 20_000)  # first use: imports and kernels, in both
-        _rate_reference(tmp / "warm.arrow", pool_lists, 20_000)
+        _rate_emit(tmp / f"warm-{name}.arrow", pool, 100_000)  # first use (imports, kernels, heap growth), in both
+        _rate_reference(tmp / f"warm-ref-{name}.arrow", pool_lists, 100_000)
         ours, ref = [], []
-        for _ in range(rounds):
-            ours.append(_rate_emit(tmp / "w.arrow", pool, n_events))
-            ref.append(_rate_reference(tmp / "ref.arrow", pool_lists, n_events))
+        for r in range(rounds):  # a fresh file each run: replacing a file makes its close wait for the disk
+            ours.append(_rate_emit(tmp / f"w{r}.arrow", pool, n_events))
+            ref.append(_rate_reference(tmp / f"ref{r}.arrow", pool_lists, n_events))
+            size = (tmp / f"w{r}.arrow").stat().st_size
+            (tmp / f"w{r}.arrow").unlink()
+            (tmp / f"ref{r}.arrow").unlink()
         out[name] = {"agentledger_emit_per_s": statistics.median(ours), "column_lists_per_s": statistics.median(ref),
                      "agentledger_emit_runs": ours, "column_lists_runs": ref,
                      "ratio": statistics.median(ours) / statistics.median(ref),
-                     "bytes_per_event": (tmp / "w.arrow").stat().st_size / n_events}
+                     "bytes_per_event": size / n_events}
         if name == "agent":
-            recs = [_rate_records(tmp / "r.arrow", pool, n_events // 4) for _ in range(rounds)]
+            recs = [_rate_records(tmp / f"r{r}.arrow", pool, n_events // 4) for r in range(rounds)]
             out[name]["agentledger_write_record_per_s"] = statistics.median(recs)
     return out
 

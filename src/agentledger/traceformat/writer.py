@@ -35,6 +35,7 @@ __all__ = ["TraceWriter", "row_fields"]
 
 _FILLED_BY_WRITER = ("run_id", "kind")
 _HASHES = ("prompt_block_hashes", "output_block_hashes")  # packed uint64 bytes or lists of ints
+_WRITE_BUFFER_BYTES = 4 << 20
 _PROMPT_TEXT_COLS = ("prompt_text_delta", "prompt_text_base_event_id", "prompt_text_prefix_chars")
 
 
@@ -177,7 +178,11 @@ class TraceWriter:
         self.batches_written = 0
         self._closed = False
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._sink = pa.OSFile(str(self.path), "wb")
+        # The IPC writer makes one write per buffer (~250 per llm_call batch): buffer them into a
+        # few large writes. ``flush`` after each batch hands the whole batch to the OS.
+        self._file = pa.OSFile(str(self.path), "wb")
+        self._sink = pa.BufferedOutputStream(self._file, buffer_size=_WRITE_BUFFER_BYTES)
+        # Compression runs on the writer thread alone: the producer keeps the other core.
         options = pa.ipc.IpcWriteOptions(compression=pa.Codec("zstd", compression_level), use_threads=False)
         self._ipc = pa.ipc.new_file(self._sink, self.schema, options=options)
         self._sink.flush()
@@ -284,7 +289,11 @@ class TraceWriter:
             try:
                 self._ipc.close()
             finally:
-                self._sink.close()
+                try:
+                    self._sink.close()
+                finally:
+                    if not self._file.closed:
+                        self._file.close()
         if self._error is not None:
             self._raise()
 

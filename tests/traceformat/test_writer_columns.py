@@ -71,10 +71,11 @@ def test_hash_columns_mix_packed_bytes_and_nulls(tmp_path):
         ("role", 7, "string"),
     ],
 )
-def test_a_value_of_the_wrong_type_is_refused_with_the_column_type(tmp_path, column, value, message):
+@pytest.mark.parametrize("everywhere", [False, True], ids=["one-row", "every-row"])  # every row: the constant path
+def test_a_value_of_the_wrong_type_is_refused_with_the_column_type(tmp_path, column, value, message, everywhere):
     w = TraceWriter(tmp_path / "t.arrow", text=False)
     for i in range(6):
-        w.emit("llm_call", _row(event_id=i, **{column: value if i == 3 else None}))
+        w.emit("llm_call", _row(event_id=i, **{column: value if everywhere or i == 3 else None}))
     with pytest.raises(TraceError, match=f"cannot store a value as {message}"):
         w.close()
 

@@ -101,10 +101,8 @@ def _constant(values: list[Any]) -> bool:
 
 
 def _repeat(value: Any, typ: pa.DataType, n: int) -> pa.Array:
-    try:
-        return pa.repeat(pa.scalar(value, typ), n)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as exc:
-        raise TraceError(f"cannot store a value as {typ}: {exc}") from None
+    """``value`` ``n`` times, converted by the same rules as any column (``pa.scalar`` would truncate 1.5 to 1)."""
+    return pa.repeat(_column([value], typ)[0], n)
 
 
 def _column(values: list[Any], typ: pa.DataType) -> pa.Array:
